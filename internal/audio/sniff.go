@@ -1,0 +1,168 @@
+// Package audio knows audio containers by their content: which format a file
+// is, what it should be called so a server accepts it, and (for WAV) how long
+// it plays. It reads headers, never whole files.
+package audio
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+)
+
+// Format is an audio container format that the transcription API accepts.
+type Format string
+
+// The formats OpenAI's /v1/audio/transcriptions accepts, named by their
+// canonical file extension. Unknown is the zero value: content not
+// recognised as any of them.
+const (
+	Unknown Format = ""
+	WAV     Format = "wav"
+	MP3     Format = "mp3"
+	FLAC    Format = "flac"
+	Ogg     Format = "ogg"
+	MP4     Format = "mp4" // MP4 and M4A: ISO base media with an ftyp box
+	WebM    Format = "webm"
+)
+
+// SniffLen is how many leading bytes Sniff looks at. Fewer work for most
+// formats; an MP3 with junk before its first frame needs them all.
+const SniffLen = 4096
+
+// extensions lists, per format, the file extensions the API accepts for it;
+// the first is the one Filename appends.
+var extensions = map[Format][]string{
+	WAV:  {"wav"},
+	MP3:  {"mp3", "mpeg", "mpga"},
+	FLAC: {"flac"},
+	Ogg:  {"ogg", "oga"},
+	MP4:  {"m4a", "mp4"},
+	WebM: {"webm"},
+}
+
+// Extensions returns every file extension the API accepts, without dots,
+// sorted.
+func Extensions() []string {
+	return []string{"flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"}
+}
+
+// ContentType returns the MIME type to send for f.
+func (f Format) ContentType() string {
+	switch f {
+	case WAV:
+		return "audio/wav"
+	case MP3:
+		return "audio/mpeg"
+	case FLAC:
+		return "audio/flac"
+	case Ogg:
+		return "audio/ogg"
+	case MP4:
+		return "audio/mp4"
+	case WebM:
+		return "audio/webm"
+	}
+	return "application/octet-stream"
+}
+
+// Filename returns name with an extension the API accepts for f: name itself
+// when its extension already fits, else name with the format's extension
+// appended. An empty name becomes "audio.<ext>". For Unknown it returns name
+// unchanged.
+func (f Format) Filename(name string) string {
+	exts, ok := extensions[f]
+	if !ok {
+		return name
+	}
+	if name == "" {
+		return "audio." + exts[0]
+	}
+	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(name), "."))
+	for _, e := range exts {
+		if ext == e {
+			return name
+		}
+	}
+	return name + "." + exts[0]
+}
+
+// Sniff reports the format of the audio whose first bytes are head (up to
+// SniffLen of them). It returns Unknown for anything else, including text,
+// images and video containers it cannot tell from audio.
+func Sniff(head []byte) Format {
+	switch {
+	case len(head) >= 12 && string(head[0:4]) == "RIFF" && string(head[8:12]) == "WAVE":
+		return WAV
+	case len(head) >= 12 && string(head[0:4]) == "RF64" && string(head[8:12]) == "WAVE":
+		return WAV
+	case bytes.HasPrefix(head, []byte("fLaC")):
+		return FLAC
+	case bytes.HasPrefix(head, []byte("OggS")):
+		return Ogg
+	case len(head) >= 12 && string(head[4:8]) == "ftyp":
+		return MP4
+	case bytes.HasPrefix(head, []byte{0x1A, 0x45, 0xDF, 0xA3}):
+		return WebM
+	case bytes.HasPrefix(head, []byte("ID3")) && len(head) >= 10:
+		// An ID3v2 tag: its size is four 7-bit bytes. What follows it is
+		// the first frame, often beyond head; trust the tag.
+		return MP3
+	case hasMP3Frames(head):
+		return MP3
+	}
+	return Unknown
+}
+
+// hasMP3Frames reports whether head holds an MPEG audio layer III frame
+// header followed, where head is long enough to tell, by a second one exactly
+// one frame later. Two headers in a row rule out random bytes that happen to
+// look like a sync word.
+func hasMP3Frames(head []byte) bool {
+	for i := 0; i+4 <= len(head); i++ {
+		if head[i] != 0xFF {
+			continue
+		}
+		n := mp3FrameLen(head[i:])
+		if n <= 0 {
+			continue
+		}
+		if i+n+4 > len(head) {
+			// The next header is out of sight: accept a frame found at
+			// the very start, where a sync word is no coincidence.
+			return i == 0
+		}
+		if mp3FrameLen(head[i+n:]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// mp3FrameLen returns the length in bytes of the MPEG layer III frame whose
+// header starts b, or 0 when b does not start a valid, fixed-size one (free
+// format is refused).
+func mp3FrameLen(b []byte) int {
+	if len(b) < 4 || b[0] != 0xFF || b[1]&0xE0 != 0xE0 {
+		return 0
+	}
+	version := (b[1] >> 3) & 3 // 0: MPEG-2.5, 1: reserved, 2: MPEG-2, 3: MPEG-1
+	layer := (b[1] >> 1) & 3   // 1: layer III
+	bitrateIdx := b[2] >> 4
+	rateIdx := (b[2] >> 2) & 3
+	padding := int(b[2]>>1) & 1
+	if version == 1 || layer != 1 || bitrateIdx == 0 || bitrateIdx == 15 || rateIdx == 3 {
+		return 0
+	}
+	var kbps, hz int
+	if version == 3 {
+		kbps = []int{0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320}[bitrateIdx]
+		hz = []int{44100, 48000, 32000}[rateIdx]
+		return 144000*kbps/hz + padding
+	}
+	kbps = []int{0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160}[bitrateIdx]
+	hz = []int{22050, 24000, 16000}[rateIdx]
+	if version == 0 {
+		hz /= 2
+	}
+	return 72000*kbps/hz + padding
+}
