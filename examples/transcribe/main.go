@@ -1,0 +1,118 @@
+// Command transcribe sends one audio file to an OpenAI-compatible
+// speech-to-text server and prints the transcript.
+//
+//	transcribe [-model m] [-language l] [-prompt p] [-format f] [-temperature t] [-simulate] FILE
+//
+// It reads OPENAI_API_KEY and OPENAI_BASE_URL. With -simulate it runs
+// against steno's built-in simulated API instead (no key, no network), and
+// with no FILE it transcribes a short demo clip it generates.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+
+	"github.com/steno-go/steno/internal/audio"
+	"github.com/steno-go/steno/transcribe"
+	"github.com/steno-go/steno/transcribe/transcribetest"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("transcribe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var req transcribe.Request
+	var format string
+	fs.StringVar(&req.Model, "model", transcribe.DefaultModel, "model")
+	fs.StringVar(&req.Language, "language", "", "ISO-639-1 language of the audio, e.g. en")
+	fs.StringVar(&req.Prompt, "prompt", "", "text to guide the transcript's style")
+	fs.StringVar(&format, "format", "json", "json | text | srt | vtt | verbose_json | diarized_json")
+	fs.Float64Var(&req.Temperature, "temperature", 0, "sampling temperature, 0 to 1")
+	simulate := fs.Bool("simulate", false, "use the built-in simulated API (no key needed)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: transcribe [flags] FILE\n\nenvironment: OPENAI_API_KEY, OPENAI_BASE_URL\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	req.ResponseFormat = transcribe.ResponseFormat(format)
+	path := fs.Arg(0)
+	if fs.NArg() > 1 || (path == "" && !*simulate) {
+		fs.Usage()
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	var opts []transcribe.Option
+	if *simulate {
+		srv := transcribetest.NewServer(transcribetest.Config{})
+		defer srv.Close()
+		opts = append(opts, transcribe.WithBaseURL(srv.BaseURL()), transcribe.WithAPIKey("sk-simulated"))
+		if path == "" {
+			dir, err := os.MkdirTemp("", "steno-demo-")
+			if err != nil {
+				fmt.Fprintln(stderr, "transcribe:", err)
+				return 1
+			}
+			defer os.RemoveAll(dir)
+			if path, err = writeDemoClip(dir); err != nil {
+				fmt.Fprintln(stderr, "transcribe:", err)
+				return 1
+			}
+			fmt.Fprintf(stderr, "simulated API at %s; transcribing a generated demo clip\n", srv.BaseURL())
+		}
+	}
+	client, err := transcribe.NewClient(opts...)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	t, err := client.TranscribeFile(ctx, path, req)
+	switch {
+	case errors.Is(err, transcribe.ErrQuotaExceeded):
+		fmt.Fprintln(stderr, "transcribe: quota exhausted: the account has no credit left; check its plan and billing")
+		return 1
+	case err != nil:
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	switch req.ResponseFormat {
+	case transcribe.JSON:
+		fmt.Fprintln(stdout, t.Text)
+	default:
+		stdout.Write(t.Raw)
+	}
+	return 0
+}
+
+// writeDemoClip writes a 6-second 16 kHz WAV file of three "words" (tone
+// bursts) separated by silence, and returns its path.
+func writeDemoClip(dir string) (string, error) {
+	path := filepath.Join(dir, "demo.wav")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	const rate = 16000
+	err = audio.SynthWAV(f, rate, 6*rate, func(i int) float64 {
+		t := float64(i) / rate
+		if math.Mod(t, 2) > 1.5 { // half a second of silence every two
+			return 0
+		}
+		return 0.3 * math.Sin(2*math.Pi*(220+110*math.Floor(t/2))*t)
+	})
+	return path, errors.Join(err, f.Close())
+}

@@ -1,0 +1,395 @@
+// Package transcribe is a client for speech-to-text servers that speak
+// OpenAI's /v1/audio/transcriptions protocol: OpenAI, Azure OpenAI, Groq and
+// self-hosted servers.
+//
+// It uploads without holding files in memory: a file is streamed from disk
+// inside a multipart body whose exact Content-Length is known in advance
+// (servers refuse chunked uploads), and every retry rereads it from its
+// source. A reader of unknown length is spooled to a temporary file first.
+//
+// Retries are safe for the caller's money: only failures that can succeed
+// later are retried (connection errors, 408, 409, 429 rate limits, 5xx),
+// with jittered exponential backoff that honours retry-after-ms,
+// retry-after and x-should-retry; a 429 insufficient_quota, a bad key, a
+// missing model or a bad request is returned at once. Errors are an
+// *APIError or an *InputError, matched with errors.Is against the package's
+// sentinels (ErrQuotaExceeded, ErrRateLimited, ErrFileTooLarge, …).
+//
+// Most callers want TranscribeFile:
+//
+//	c, err := transcribe.NewClient() // OPENAI_API_KEY, OPENAI_BASE_URL
+//	t, err := c.TranscribeFile(ctx, "talk.mp3", transcribe.Request{Language: "en"})
+//	fmt.Println(t.Text)
+package transcribe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-retry"
+
+	"github.com/steno-go/steno/multipart"
+	"github.com/steno-go/steno/ratelimit"
+)
+
+// Defaults of a Client.
+const (
+	// DefaultBaseURL is used when neither WithBaseURL nor OPENAI_BASE_URL
+	// gives one.
+	DefaultBaseURL = "https://api.openai.com/v1"
+	// DefaultMaxAttempts is how many times a request is tried in all,
+	// the first attempt included: two retries, as OpenAI's own SDKs do.
+	DefaultMaxAttempts = 3
+	// DefaultMaxRetryWait caps the wait the client accepts from a server's
+	// retry-after: a server asking for longer gets its error returned
+	// instead, with APIError.RetryAfter set, so that no call sleeps for
+	// minutes unasked.
+	DefaultMaxRetryWait = time.Minute
+	// MaxBodySize is OpenAI's limit on a request body, multipart framing
+	// included: 25 MiB.
+	MaxBodySize = 25 << 20
+)
+
+// Backoff between retries when the server does not say how long to wait:
+// exponential from backoffBase, at most backoffCap, less up to 25 % jitter.
+const (
+	backoffBase = 500 * time.Millisecond
+	backoffCap  = 8 * time.Second
+	jitterPct   = 25
+)
+
+// Responses are read up to these sizes; a bigger transcript is an error.
+const maxResponseBody = 32 << 20
+
+// Client sends transcription and translation requests. It is safe for
+// concurrent use; make one and share it.
+type Client struct {
+	baseURL      string
+	apiKey       string
+	org, project string
+	http         *http.Client
+	log          *slog.Logger
+	maxAttempts  int
+	maxRetryWait time.Duration
+	tempDir      string
+}
+
+// An Option configures a Client. Options that can be given a wrong value
+// make NewClient return an error.
+type Option func(*Client) error
+
+// WithAPIKey sets the API key, sent as "Authorization: Bearer <key>". The
+// default is $OPENAI_API_KEY. The key never appears in errors or logs.
+func WithAPIKey(key string) Option {
+	return func(c *Client) error { c.apiKey = key; return nil }
+}
+
+// WithBaseURL sets the API's base URL, up to and including /v1, e.g.
+// "https://api.groq.com/openai/v1" or "http://localhost:8000/v1". The default
+// is $OPENAI_BASE_URL, else DefaultBaseURL.
+func WithBaseURL(u string) Option {
+	return func(c *Client) error { c.baseURL = u; return nil }
+}
+
+// WithHTTPClient sets the HTTP client (transport, proxies, timeouts).
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return errors.New("transcribe: nil HTTP client")
+		}
+		c.http = hc
+		return nil
+	}
+}
+
+// WithLogger makes the client log each attempt, retry and failure. The
+// default logs nothing.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) error {
+		if l == nil {
+			return errors.New("transcribe: nil logger")
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithOrganization sets the OpenAI-Organization header.
+func WithOrganization(id string) Option {
+	return func(c *Client) error { c.org = id; return nil }
+}
+
+// WithProject sets the OpenAI-Project header.
+func WithProject(id string) Option {
+	return func(c *Client) error { c.project = id; return nil }
+}
+
+// WithMaxAttempts sets how many times a request is tried in all (at least
+// 1; 1 means no retries). The default is DefaultMaxAttempts.
+func WithMaxAttempts(n int) Option {
+	return func(c *Client) error {
+		if n < 1 {
+			return fmt.Errorf("transcribe: max attempts %d, want at least 1", n)
+		}
+		c.maxAttempts = n
+		return nil
+	}
+}
+
+// WithMaxRetryWait sets the longest retry-after the client waits out
+// before retrying (see DefaultMaxRetryWait).
+func WithMaxRetryWait(d time.Duration) Option {
+	return func(c *Client) error {
+		if d < 0 {
+			return fmt.Errorf("transcribe: negative max retry wait %v", d)
+		}
+		c.maxRetryWait = d
+		return nil
+	}
+}
+
+// WithTempDir sets where readers of unknown length are spooled (default
+// os.TempDir()).
+func WithTempDir(dir string) Option {
+	return func(c *Client) error { c.tempDir = dir; return nil }
+}
+
+// NewClient returns a Client configured by opts, with defaults from the
+// environment (OPENAI_API_KEY, OPENAI_BASE_URL). It fails on a malformed
+// base URL, and when the base URL is OpenAI's own and no key is set; other
+// servers may need none.
+func NewClient(opts ...Option) (*Client, error) {
+	c := &Client{
+		apiKey:       os.Getenv("OPENAI_API_KEY"),
+		baseURL:      os.Getenv("OPENAI_BASE_URL"),
+		http:         &http.Client{},
+		log:          slog.New(slog.DiscardHandler),
+		maxAttempts:  DefaultMaxAttempts,
+		maxRetryWait: DefaultMaxRetryWait,
+	}
+	for _, opt := range opts {
+		if err := opt(c); err != nil {
+			return nil, err
+		}
+	}
+	if c.baseURL == "" {
+		c.baseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(c.baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("transcribe: base URL %q is not an http(s) URL", sanitizeURL(c.baseURL))
+	}
+	c.baseURL = strings.TrimRight(c.baseURL, "/")
+	if c.apiKey == "" && u.Host == "api.openai.com" {
+		return nil, errors.New("transcribe: no API key: set OPENAI_API_KEY or use WithAPIKey")
+	}
+	return c, nil
+}
+
+// Transcribe transcribes the audio read from r. When r is a regular
+// *os.File, an io.ReadSeeker or an io.ReaderAt with a Size method, the
+// upload streams from it (from its current offset; from 0 for a ReaderAt)
+// and each retry rereads it; r must not be read elsewhere meanwhile. Any
+// other reader is first copied to a temporary file, which is removed before
+// Transcribe returns. Set req.FileName to name the audio; the content
+// decides the extension sent.
+func (c *Client) Transcribe(ctx context.Context, r io.Reader, req Request) (*Transcription, error) {
+	src, err := c.openReader(ctx, r, req)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	return c.send(ctx, "/audio/transcriptions", src, req)
+}
+
+// TranscribeFile transcribes the audio file at path. The file is checked
+// (exists, is a regular file, is not empty, is audio, fits the size limit)
+// before anything is sent, and streamed from disk.
+func (c *Client) TranscribeFile(ctx context.Context, path string, req Request) (*Transcription, error) {
+	src, err := c.openPath(path, req)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	return c.send(ctx, "/audio/transcriptions", src, req)
+}
+
+// Translate translates the audio read from r into English text, through
+// /v1/audio/translations; r is handled as by Transcribe. Only Model,
+// Prompt, ResponseFormat, Temperature, FileName and Extra apply.
+func (c *Client) Translate(ctx context.Context, r io.Reader, req Request) (*Transcription, error) {
+	src, err := c.openReader(ctx, r, req)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	return c.send(ctx, "/audio/translations", src, req)
+}
+
+// send uploads src to the endpoint, retrying what can succeed later.
+func (c *Client) send(ctx context.Context, endpoint string, src *source, req Request) (*Transcription, error) {
+	fields, err := req.fields(endpoint == "/audio/translations")
+	if err != nil {
+		return nil, err
+	}
+	form := multipart.NewForm()
+	for _, f := range fields {
+		if err := form.WriteField(f.name, f.value); err != nil {
+			return nil, fmt.Errorf("transcribe: %w", err)
+		}
+	}
+	if err := form.AddFile("file", src.filename, src.format.ContentType(), src.file); err != nil {
+		return nil, &InputError{Name: src.name, Err: err}
+	}
+	size, err := form.Len()
+	if err != nil {
+		return nil, fmt.Errorf("transcribe: %w", err)
+	}
+	if size > MaxBodySize {
+		return nil, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf(
+			"%w: %.1f MB of audio (%d bytes) makes a %d-byte request, over the API's limit of %d bytes (25 MiB)",
+			ErrFileTooLarge, float64(src.file.Size)/1e6, src.file.Size, size, MaxBodySize)}
+	}
+
+	var (
+		attempts   int
+		serverWait time.Duration // what the last failed attempt's server asked for
+		lastErr    error
+	)
+	base := retry.WithMaxRetries(uint64(c.maxAttempts-1),
+		retry.WithCappedDuration(backoffCap, retry.WithJitterPercent(jitterPct, retry.NewExponential(backoffBase))))
+	backoff := retry.BackoffFunc(func() (time.Duration, bool) {
+		wait, stop := base.Next()
+		if serverWait > 0 {
+			wait = serverWait
+		}
+		if !stop {
+			c.log.LogAttrs(ctx, slog.LevelInfo, "transcribe: retrying",
+				slog.String("file", src.name), slog.Int("attempt", attempts), slog.Duration("wait", wait), slog.Any("error", lastErr))
+		}
+		return wait, stop
+	})
+	t, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (*Transcription, error) {
+		attempts++
+		serverWait = 0
+		t, err := c.attempt(ctx, endpoint, form, req.format())
+		lastErr = err
+		var apiErr *APIError
+		switch {
+		case err == nil:
+			t.Attempts = attempts
+			return t, nil
+		case ctx.Err() != nil:
+			return nil, err
+		case errors.As(err, &apiErr):
+			if !retryable(apiErr) {
+				return nil, err
+			}
+			if apiErr.RetryAfter > c.maxRetryWait {
+				return nil, err // the caller decides whether to wait that long
+			}
+			serverWait = apiErr.RetryAfter
+			return nil, retry.RetryableError(err)
+		case errors.Is(err, errNoRetry):
+			return nil, err
+		default:
+			return nil, retry.RetryableError(err)
+		}
+	})
+	if err != nil && ctx.Err() != nil && lastErr != nil && !errors.Is(lastErr, ctx.Err()) {
+		err = fmt.Errorf("%w (after %d attempts; last: %v)", err, attempts, lastErr)
+	}
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "transcribe: failed",
+			slog.String("file", src.name), slog.Int("attempts", attempts), slog.Any("error", err))
+	}
+	return t, err
+}
+
+// errNoRetry marks failures of our own making that another attempt cannot
+// mend: the file changed size or vanished under the upload, a response too
+// big to read.
+var errNoRetry = errors.New("not retryable")
+
+// attempt makes one HTTP request.
+func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat) (*Transcription, error) {
+	u := c.baseURL + endpoint
+	req, err := form.NewRequest(ctx, http.MethodPost, u)
+	if err != nil {
+		return nil, fmt.Errorf("transcribe: %w", err)
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	if c.org != "" {
+		req.Header.Set("OpenAI-Organization", c.org)
+	}
+	if c.project != "" {
+		req.Header.Set("OpenAI-Project", c.project)
+	}
+	req.Header.Set("User-Agent", "steno (+https://github.com/steno-go/steno)")
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, multipart.ErrSizeMismatch) || errors.Is(err, os.ErrNotExist) {
+			err = errors.Join(err, errNoRetry)
+		}
+		return nil, fmt.Errorf("transcribe: POST %s: %w", sanitizeURL(u), err)
+	}
+	defer resp.Body.Close()
+	c.log.LogAttrs(ctx, slog.LevelDebug, "transcribe: response",
+		slog.String("url", sanitizeURL(u)), slog.Int("status", resp.StatusCode),
+		slog.String("request_id", resp.Header.Get("X-Request-Id")), slog.Duration("elapsed", time.Since(start)))
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		wait, _ := ratelimit.RetryAfter(resp.Header, time.Now())
+		e := newAPIError(resp, body, wait, c.apiKey)
+		if v, set := ratelimit.ShouldRetry(resp.Header); set {
+			e.shouldRetry = &v
+		}
+		return nil, e
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("transcribe: reading response: %w", err)
+	}
+	if len(body) > maxResponseBody {
+		return nil, fmt.Errorf("transcribe: response over %d bytes: %w", maxResponseBody, errNoRetry)
+	}
+	t, err := decode(body, resp.Header.Get("Content-Type"), format)
+	if err != nil {
+		return nil, errors.Join(err, errNoRetry)
+	}
+	t.RequestID = resp.Header.Get("X-Request-Id")
+	return t, nil
+}
+
+// sanitizeURL drops user info and query values, which may hold secrets,
+// from u for display.
+func sanitizeURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.User = nil
+	if p.RawQuery != "" {
+		p.RawQuery = "…"
+	}
+	return p.String()
+}

@@ -1,0 +1,194 @@
+package transcribe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/steno-go/steno/internal/audio"
+	"github.com/steno-go/steno/multipart"
+)
+
+// ErrNilReader is the cause of the InputError for a nil reader.
+var ErrNilReader = errors.New("nil reader")
+
+// errNotRegular is the cause of the InputError for a path that is a
+// directory or a device.
+var errNotRegular = errors.New("not a regular file")
+
+// source is an input ready to upload: a file part of known size that every
+// attempt rereads, the name to send it under, and what to release after.
+type source struct {
+	name     string // for errors: the path, or the file name
+	filename string // sent to the server, with an extension matching format
+	format   audio.Format
+	file     multipart.File
+	close    func() error
+}
+
+// openPath opens the file at path as a source. The caller closes it.
+func (c *Client) openPath(path string, req Request) (*source, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, &InputError{Name: path, Err: unwrapPath(err)}
+	}
+	src, err := c.fromFile(fh, path, req)
+	if err != nil {
+		fh.Close()
+		return nil, err
+	}
+	src.close = fh.Close
+	return src, nil
+}
+
+// unwrapPath drops the *fs.PathError around err: InputError names the file.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// fromFile makes a source of the regular file fh, from its current offset.
+func (c *Client) fromFile(fh *os.File, name string, req Request) (*source, error) {
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, &InputError{Name: name, Err: unwrapPath(err)}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &InputError{Name: name, Err: errNotRegular}
+	}
+	start, err := fh.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, &InputError{Name: name, Err: unwrapPath(err)}
+	}
+	size := st.Size() - start
+	return c.newSource(name, filepath.Base(name), req, multipart.FileFromReaderAt(io.NewSectionReader(fh, start, size), size))
+}
+
+// sizedReaderAt is an io.ReaderAt that knows its size, as *bytes.Reader,
+// *strings.Reader and *io.SectionReader do.
+type sizedReaderAt interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// openReader makes a source of r: streamed in place when its size can be
+// known (a regular *os.File, an io.ReadSeeker, an io.ReaderAt with Size),
+// else spooled to a temporary file that close removes. The caller closes it.
+func (c *Client) openReader(ctx context.Context, r io.Reader, req Request) (*source, error) {
+	name := req.FileName
+	if r == nil {
+		return nil, &InputError{Name: name, Err: ErrNilReader}
+	}
+	if fh, ok := r.(*os.File); ok {
+		if name == "" {
+			name = fh.Name()
+		}
+		if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+			return c.fromFile(fh, name, req)
+		}
+	}
+	display := name
+	if display == "" {
+		display = "reader"
+	}
+	switch r := r.(type) {
+	case io.ReadSeeker:
+		start, err1 := r.Seek(0, io.SeekCurrent)
+		end, err2 := r.Seek(0, io.SeekEnd)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, &InputError{Name: display, Err: err}
+		}
+		if _, err := r.Seek(start, io.SeekStart); err != nil {
+			return nil, &InputError{Name: display, Err: err}
+		}
+		file, err := multipart.FileFromReadSeeker(r, end-start)
+		if err != nil {
+			return nil, &InputError{Name: display, Err: err}
+		}
+		return c.newSource(display, name, req, file)
+	case sizedReaderAt:
+		return c.newSource(display, name, req, multipart.FileFromReaderAt(r, r.Size()))
+	}
+	return c.spool(ctx, r, display, name, req)
+}
+
+// spool copies r to a temporary file and makes a source of that, so a
+// stream of unknown length is uploaded with an exact Content-Length and can
+// be retried, without holding it in memory.
+func (c *Client) spool(ctx context.Context, r io.Reader, display, name string, req Request) (*source, error) {
+	tmp, err := os.CreateTemp(c.tempDir, "steno-upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("transcribe: spooling %s: %w", display, err)
+	}
+	cleanup := func() error {
+		return errors.Join(tmp.Close(), os.Remove(tmp.Name()))
+	}
+	size, err := io.Copy(tmp, ctxReader{ctx, r})
+	if err != nil {
+		cleanup()
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		return nil, &InputError{Name: display, Err: err}
+	}
+	src, err := c.newSource(display, name, req, multipart.FileFromReaderAt(tmp, size))
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	src.close = cleanup
+	return src, nil
+}
+
+// ctxReader stops a copy when its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// newSource checks file's content and names it. name is sent to the server
+// (its extension fixed to match the content); display names it in errors.
+func (c *Client) newSource(display, name string, req Request, file multipart.File) (*source, error) {
+	if req.FileName != "" {
+		name = req.FileName
+	}
+	if name != "" {
+		name = filepath.Base(name)
+	}
+	if file.Size == 0 {
+		return nil, &InputError{Name: display, Err: ErrEmptyFile}
+	}
+	head := make([]byte, min(file.Size, audio.SniffLen))
+	r, err := file.Open()
+	if err == nil {
+		_, err = io.ReadFull(r, head)
+		r.Close()
+	}
+	if err != nil {
+		return nil, &InputError{Name: display, Size: file.Size, Err: err}
+	}
+	format := audio.Sniff(head)
+	if format == audio.Unknown {
+		return nil, &InputError{Name: display, Size: file.Size, Err: fmt.Errorf("%w: content is not wav, mp3, flac, ogg, mp4/m4a or webm", ErrInvalidAudio)}
+	}
+	return &source{
+		name:     display,
+		filename: format.Filename(name),
+		format:   format,
+		file:     file,
+		close:    func() error { return nil },
+	}, nil
+}
