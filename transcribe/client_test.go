@@ -404,18 +404,33 @@ func TestBadInputIsRefusedBeforeSending(t *testing.T) {
 		is   error
 		text string
 	}{
-		{"missing", func() error { _, err := c.TranscribeFile(context.Background(), filepath.Join(dir, "nope.mp3"), transcribe.Request{}); return err }, fs.ErrNotExist, "nope.mp3"},
+		{"missing", func() error {
+			_, err := c.TranscribeFile(context.Background(), filepath.Join(dir, "nope.mp3"), transcribe.Request{})
+			return err
+		}, fs.ErrNotExist, "nope.mp3"},
 		{"directory", func() error { _, err := c.TranscribeFile(context.Background(), dir, transcribe.Request{}); return err }, nil, "not a regular file"},
-		{"under a file", func() error { _, err := c.TranscribeFile(context.Background(), wav+"/x.wav", transcribe.Request{}); return err }, nil, "not a directory"},
-		{"empty", func() error { _, err := c.TranscribeFile(context.Background(), empty, transcribe.Request{}); return err }, transcribe.ErrEmptyFile, "empty.wav"},
-		{"not audio", func() error { _, err := c.TranscribeFile(context.Background(), notAudio, transcribe.Request{}); return err }, transcribe.ErrInvalidAudio, "notes.wav"},
+		{"under a file", func() error {
+			_, err := c.TranscribeFile(context.Background(), wav+"/x.wav", transcribe.Request{})
+			return err
+		}, nil, "not a directory"},
+		{"empty", func() error {
+			_, err := c.TranscribeFile(context.Background(), empty, transcribe.Request{})
+			return err
+		}, transcribe.ErrEmptyFile, "empty.wav"},
+		{"not audio", func() error {
+			_, err := c.TranscribeFile(context.Background(), notAudio, transcribe.Request{})
+			return err
+		}, transcribe.ErrInvalidAudio, "notes.wav"},
 		{"too large", func() error { _, err := c.TranscribeFile(context.Background(), huge, transcribe.Request{}); return err }, transcribe.ErrFileTooLarge, "27263020 bytes"},
 		{"nil reader", func() error { _, err := c.Transcribe(context.Background(), nil, transcribe.Request{}); return err }, transcribe.ErrNilReader, ""},
 		{"failing reader", func() error {
 			_, err := c.Transcribe(context.Background(), io.MultiReader(strings.NewReader("RIFF"), iotestErr{}), transcribe.Request{})
 			return err
 		}, errBroken, ""},
-		{"empty reader", func() error { _, err := c.Transcribe(context.Background(), bytes.NewReader(nil), transcribe.Request{}); return err }, transcribe.ErrEmptyFile, ""},
+		{"empty reader", func() error {
+			_, err := c.Transcribe(context.Background(), bytes.NewReader(nil), transcribe.Request{})
+			return err
+		}, transcribe.ErrEmptyFile, ""},
 	} {
 		err := tc.call()
 		var inErr *transcribe.InputError
