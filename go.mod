@@ -3,8 +3,6 @@ module github.com/steno-go/steno
 go 1.26.0
 
 require (
-	github.com/sethvargo/go-retry v0.5.0 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
+	github.com/sethvargo/go-retry v0.5.0
+	go.uber.org/goleak v1.3.0
 )

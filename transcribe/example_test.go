@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"math"
 	"os"
 	"path/filepath"
+	"time"
 
-	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/transcribe"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
@@ -18,12 +17,7 @@ import (
 // exampleClip writes seconds of tone to a WAV file and returns its path.
 func exampleClip(dir string, seconds int) string {
 	path := filepath.Join(dir, "clip.wav")
-	f, err := os.Create(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	if err := audio.SynthWAV(f, 16000, seconds*16000, func(i int) float64 { return math.Sin(float64(i) / 10) }); err != nil {
+	if err := os.WriteFile(path, transcribetest.WAV(time.Duration(seconds)*time.Second), 0o600); err != nil {
 		log.Fatal(err)
 	}
 	return path

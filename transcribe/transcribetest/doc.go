@@ -1,0 +1,44 @@
+// Package transcribetest is an in-process fake of OpenAI's
+// /v1/audio/transcriptions and /v1/audio/translations endpoints, for tests
+// and for offline demos.
+//
+// The fake speaks the real wire format: it parses the multipart/form-data
+// request as the API does (streaming, the file part spooled to a temporary
+// file, never held in memory), validates the fields with OpenAI's rules and
+// error bodies ({"error":{"message","type","param","code"}}), and answers in
+// every response_format (json, text, srt, vtt, verbose_json, diarized_json)
+// with the headers a client learns from: x-request-id,
+// openai-processing-ms, x-ratelimit-* and retry-after/retry-after-ms.
+//
+// Around that it simulates what makes a real batch hard, each driven by
+// [Config]:
+//
+//   - rate limits: token buckets of requests and tokens per window that
+//     refill continuously, answering 429 rate_limit_exceeded with retry-after
+//     when empty;
+//   - quota exhaustion: after a number of billed requests, every request gets
+//     the 429 insufficient_quota that must never be retried;
+//   - faults: scripted or random (seeded, so deterministic) 500, 502, 503,
+//     429 and dropped connections;
+//   - latency, and statistics ([Stats]) of what the fake received: requests
+//     by status, the most in flight at once, arrival times of billed and
+//     rate-limited requests.
+//
+// Transcripts come from a [TranscribeFunc]; [DefaultTranscriber] makes
+// deterministic English text whose length follows the audio's duration.
+//
+// Use [NewServer] for a real loopback HTTP server (point a client's base URL
+// at [Server.BaseURL]), or [NewHandler] and [Handler.Transport] for an
+// in-memory http.RoundTripper with no sockets, which also works inside
+// testing/synctest bubbles, where rate-limit windows pass in virtual time:
+//
+//	h := transcribetest.NewHandler(transcribetest.Config{
+//		RateLimit: transcribetest.RateLimit{Requests: 5, Window: time.Second},
+//	})
+//	client := &http.Client{Transport: h.Transport()}
+//	// POST multipart requests to http://fake/v1/audio/transcriptions
+//
+// The order of checks for each request is: route and method, API key,
+// faults, quota, rate limit, request framing (Content-Length, size,
+// multipart), fields, file, transcription.
+package transcribetest

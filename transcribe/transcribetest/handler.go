@@ -1,0 +1,399 @@
+package transcribetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	mathrand "math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config sets up a fake. The zero value is a well-behaved, unlimited server
+// that accepts any API key.
+type Config struct {
+	// APIKey, if non-empty, is the only key accepted
+	// ("Authorization: Bearer <APIKey>"); otherwise any non-empty bearer
+	// token is.
+	APIKey string
+
+	// RateLimit configures the rate limits; the zero value has none.
+	RateLimit RateLimit
+
+	// QuotaRequests, if positive, is how many requests are billed (answered
+	// 200) before the quota runs out; every request after that gets the 429
+	// insufficient_quota, which has no retry-after. Requests already in
+	// flight when it runs out still complete.
+	QuotaRequests int
+
+	// Faults are applied in order to the first len(Faults) requests that
+	// pass the key check; FaultNone lets one through.
+	Faults []Fault
+
+	// FaultRate is the probability that each later request fails, with a
+	// kind drawn uniformly from FaultKinds (default: FaultServerError,
+	// FaultBadGateway, FaultOverloaded, FaultDropConnection). The draws come
+	// from a generator seeded with Seed, so a sequential run is repeatable.
+	FaultRate  float64
+	FaultKinds []Fault
+	Seed       uint64
+
+	// Latency is added before each response is written; a cancelled request
+	// stops waiting.
+	Latency time.Duration
+
+	// Transcriber makes the transcripts; nil means DefaultTranscriber.
+	Transcriber TranscribeFunc
+
+	// MaxBodyBytes is the largest request body accepted, multipart framing
+	// included; 0 means OpenAI's 26214400 (25 MiB).
+	MaxBodyBytes int64
+}
+
+// Fault is a failure the fake can inject in place of a response.
+// Faults happen before the quota and rate-limit checks: they spend no
+// budget, and (except FaultBadGateway and FaultDropConnection, which never
+// reach the API) carry the x-ratelimit-* headers of the budget as it is.
+type Fault int
+
+// The faults. Each but FaultNone and FaultDropConnection answers with the
+// status and body that OpenAI (or the gateway in front of it) sends.
+const (
+	FaultNone           Fault = iota // no fault: the request is served
+	FaultServerError                 // 500 server_error "The server had an error while processing your request. Sorry about that!"
+	FaultBadGateway                  // 502 with an HTML body (text/html), as gateways send
+	FaultOverloaded                  // 503 server_error, code server_is_overloaded
+	FaultDropConnection              // read about half the body, then close the connection without a response
+	FaultRateLimited                 // 429 rate_limit_exceeded, type requests, retry-after of at least 1 s, whatever the budget (the message says "Limit 50" without a RateLimit)
+)
+
+func (f Fault) String() string {
+	names := []string{"FaultNone", "FaultServerError", "FaultBadGateway", "FaultOverloaded", "FaultDropConnection", "FaultRateLimited"}
+	if f >= 0 && int(f) < len(names) {
+		return names[f]
+	}
+	return "Fault(" + strconv.Itoa(int(f)) + ")"
+}
+
+// DefaultMaxBodyBytes is OpenAI's limit on a request body: 25 MiB, multipart
+// framing included.
+const DefaultMaxBodyBytes = 26214400
+
+// Stats is what a fake has received so far.
+type Stats struct {
+	Requests      int         // every request received
+	ByStatus      map[int]int // responses by status; dropped connections count under 0
+	MaxInFlight   int         // the most requests being handled at once
+	BytesReceived int64       // request body bytes read
+	Billed        []time.Time // arrival time of every request answered 200, in order
+	Sent          []time.Time // arrival time of every request that reached the rate limiter (past the key check, faults and quota), in order
+}
+
+// MaxInWindow returns the largest number of times that fall in any
+// half-open window [t, t+d): for example the most requests the fake saw in
+// any minute, to check a client kept to its rate.
+func (s Stats) MaxInWindow(times []time.Time, d time.Duration) int {
+	if !slices.IsSortedFunc(times, time.Time.Compare) {
+		times = slices.SortedFunc(slices.Values(times), time.Time.Compare)
+	}
+	most, i := 0, 0
+	for j, t := range times {
+		for t.Sub(times[i]) >= d {
+			i++
+		}
+		most = max(most, j-i+1)
+	}
+	return most
+}
+
+// Handler is the fake API as an http.Handler; make one with NewHandler. Its
+// methods are safe for concurrent use.
+type Handler struct {
+	cfg        Config
+	faultKinds []Fault
+	transcribe TranscribeFunc
+	received   atomic.Int64 // body bytes read
+
+	mu       sync.Mutex
+	stats    Stats // BytesReceived unused: see received
+	inFlight int
+	passed   int // requests past the key check, to index cfg.Faults
+	rng      *mathrand.Rand
+	requests *bucket // nil: not enforced
+	tokens   *bucket // nil: not enforced
+}
+
+// NewHandler returns a fake configured by cfg.
+func NewHandler(cfg Config) *Handler {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.RateLimit.Window <= 0 {
+		cfg.RateLimit.Window = time.Minute
+	}
+	cfg.Faults, cfg.FaultKinds = slices.Clone(cfg.Faults), slices.Clone(cfg.FaultKinds)
+	h := &Handler{
+		cfg:        cfg,
+		faultKinds: cfg.FaultKinds,
+		transcribe: cfg.Transcriber,
+		stats:      Stats{ByStatus: map[int]int{}},
+		rng:        mathrand.New(mathrand.NewPCG(cfg.Seed, 0)),
+	}
+	if len(h.faultKinds) == 0 {
+		h.faultKinds = []Fault{FaultServerError, FaultBadGateway, FaultOverloaded, FaultDropConnection}
+	}
+	if h.transcribe == nil {
+		h.transcribe = DefaultTranscriber
+	}
+	if n := cfg.RateLimit.Requests; n > 0 {
+		h.requests = &bucket{limit: float64(n), window: cfg.RateLimit.Window}
+	}
+	if n := cfg.RateLimit.Tokens; n > 0 {
+		h.tokens = &bucket{limit: float64(n), window: cfg.RateLimit.Window}
+	}
+	return h
+}
+
+// Stats returns a copy of the statistics so far.
+func (h *Handler) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.stats
+	s.ByStatus = maps.Clone(s.ByStatus)
+	s.Billed = slices.SortedFunc(slices.Values(s.Billed), time.Time.Compare)
+	s.Sent = slices.SortedFunc(slices.Values(s.Sent), time.Time.Compare)
+	s.BytesReceived = h.received.Load()
+	return s
+}
+
+// result is a response to write.
+type result struct {
+	status      int
+	contentType string
+	body        []byte
+}
+
+func errorResult(e *Error) result {
+	return result{e.status(), "application/json", e.body()}
+}
+
+// ServeHTTP answers one request as the API would.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	arrival := time.Now()
+	h.mu.Lock()
+	h.stats.Requests++
+	h.inFlight++
+	h.stats.MaxInFlight = max(h.stats.MaxInFlight, h.inFlight)
+	h.mu.Unlock()
+	recorded := false
+	defer func() {
+		if !recorded { // a dropped connection (or a panicking Transcriber)
+			h.record(0, arrival)
+		}
+	}()
+
+	w.Header().Set("x-request-id", requestID())
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	r.Body = countingBody{r.Body, &h.received}
+	res := h.serve(w, r, arrival)
+	if h.cfg.Latency > 0 {
+		sleep(r.Context(), h.cfg.Latency)
+	}
+	hdr := w.Header()
+	if res.status != http.StatusBadGateway {
+		hdr.Set("openai-version", "2020-10-01")
+		hdr.Set("openai-processing-ms", strconv.FormatInt(time.Since(arrival).Milliseconds(), 10))
+	}
+	hdr.Set("Content-Type", res.contentType)
+	hdr.Set("Content-Length", strconv.Itoa(len(res.body)))
+	// Counted before the response goes out, so that a client that sends
+	// its next request on receiving this one never sees both in flight.
+	h.record(res.status, arrival)
+	recorded = true
+	w.WriteHeader(res.status)
+	_, _ = w.Write(res.body)
+}
+
+// record counts a finished request.
+func (h *Handler) record(status int, arrival time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inFlight--
+	h.stats.ByStatus[status]++
+	if status == http.StatusOK {
+		h.stats.Billed = append(h.stats.Billed, arrival)
+	}
+}
+
+// tasks maps the routes to the task they perform.
+var tasks = map[string]string{
+	"/v1/audio/transcriptions": "transcribe",
+	"/v1/audio/translations":   "translate",
+}
+
+// serve runs the checks in order and returns the response; headers other
+// than the body's go on w.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Time) result {
+	task, ok := tasks[r.URL.Path]
+	if !ok {
+		return errorResult(&Error{Status: http.StatusNotFound, Type: invalidRequest,
+			Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)})
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return errorResult(&Error{Status: http.StatusMethodNotAllowed, Type: invalidRequest,
+			Message: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, r.URL.Path)})
+	}
+	if e := h.authorize(r); e != nil {
+		return errorResult(e)
+	}
+	switch fault := h.nextFault(); fault {
+	case FaultBadGateway:
+		return result{http.StatusBadGateway, "text/html", []byte(badGatewayHTML)}
+	case FaultDropConnection:
+		_, _ = io.CopyN(io.Discard, r.Body, max(1, r.ContentLength/2))
+		panic(http.ErrAbortHandler) // net/http closes the connection; Transport reports an error
+	default:
+		if e := h.admit(w.Header(), r, arrival, fault); e != nil {
+			return errorResult(e)
+		}
+	}
+	a, cleanup, e := h.parse(r, task)
+	defer cleanup()
+	if e != nil {
+		return errorResult(e)
+	}
+	return h.transcribeAndRender(r.Context(), a)
+}
+
+// authorize checks the bearer token.
+func (h *Handler) authorize(r *http.Request) *Error {
+	auth := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	key := ""
+	if len(auth) >= len(prefix) && strings.EqualFold(auth[:len(prefix)], prefix) {
+		key = auth[len(prefix):]
+	}
+	switch {
+	case key == "":
+		return errNoKey
+	case h.cfg.APIKey != "" && key != h.cfg.APIKey:
+		return wrongKey(key)
+	}
+	return nil
+}
+
+// nextFault returns the fault for a request that passed the key check.
+func (h *Handler) nextFault() Fault {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	i := h.passed
+	h.passed++
+	if i < len(h.cfg.Faults) {
+		return h.cfg.Faults[i]
+	}
+	if h.cfg.FaultRate > 0 && h.rng.Float64() < h.cfg.FaultRate {
+		return h.faultKinds[h.rng.IntN(len(h.faultKinds))]
+	}
+	return FaultNone
+}
+
+// admit applies a fault answered in JSON, the quota and the rate limits, in
+// that order, and sets the x-ratelimit-* headers. A nil result admits the
+// request, spending its budget.
+func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fault Fault) *Error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	for _, b := range []*bucket{h.requests, h.tokens} {
+		if b != nil {
+			b.refill(now)
+		}
+	}
+	defer func() { // the headers show the budget after this request
+		if h.requests != nil {
+			h.requests.setHeaders(hdr, "requests")
+		}
+		if h.tokens != nil {
+			h.tokens.setHeaders(hdr, "tokens")
+		}
+	}()
+
+	switch fault {
+	case FaultServerError:
+		return errServer
+	case FaultOverloaded:
+		return errOverloaded
+	case FaultRateLimited:
+		wait, limit := time.Second, 50
+		if b := h.requests; b != nil {
+			wait, limit = max(wait, b.wait(1)), int(b.limit)
+		}
+		setRetryAfter(hdr, wait)
+		return rateLimited("requests", limit, limit, 1, wait)
+	}
+	if q := h.cfg.QuotaRequests; q > 0 && len(h.stats.Billed) >= q {
+		return errQuota
+	}
+	h.stats.Sent = append(h.stats.Sent, arrival)
+	if b := h.requests; b != nil {
+		if wait := b.wait(1); wait > 0 {
+			setRetryAfter(hdr, wait)
+			return rateLimited("requests", int(b.limit), int(b.limit)-b.remaining(), 1, wait)
+		}
+	}
+	cost := max(0, (r.ContentLength+999)/1000)
+	if b := h.tokens; b != nil {
+		if float64(cost) > b.limit {
+			return tooLarge(int(b.limit), int(cost))
+		}
+		if wait := b.wait(float64(cost)); wait > 0 {
+			setRetryAfter(hdr, wait)
+			return rateLimited("tokens", int(b.limit), int(b.limit)-b.remaining(), int(cost), wait)
+		}
+		b.avail -= float64(cost)
+	}
+	if b := h.requests; b != nil {
+		b.avail--
+	}
+	return nil
+}
+
+// countingBody counts the bytes read from a request body.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// requestID returns an x-request-id like OpenAI's: "req_" and 32 hex digits.
+func requestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

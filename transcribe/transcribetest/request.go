@@ -1,0 +1,211 @@
+package transcribetest
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/steno-go/steno/internal/audio"
+)
+
+// Limits on the text fields of a request.
+const (
+	maxFields     = 100
+	maxFieldBytes = 64 << 10
+)
+
+// models lists the models the fake knows, each with the response formats it
+// supports for transcriptions.
+var models = map[string][]string{
+	"whisper-1":                         {"json", "text", "srt", "verbose_json", "vtt"},
+	"gpt-transcribe":                    {"json", "text"},
+	"gpt-4o-transcribe":                 {"json", "text"},
+	"gpt-4o-mini-transcribe":            {"json", "text"},
+	"gpt-4o-mini-transcribe-2025-12-15": {"json", "text"},
+	"gpt-4o-transcribe-diarize":         {"json", "text", "diarized_json"},
+}
+
+const diarize = "gpt-4o-transcribe-diarize"
+
+// responseFormats is the AudioResponseFormat enum.
+var responseFormats = []string{"json", "text", "srt", "verbose_json", "vtt", "diarized_json"}
+
+// logprobsModels are the models that return logprobs.
+var logprobsModels = []string{"gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15"}
+
+// parse checks the request's framing, streams its multipart body (the file
+// part to a temporary file) and validates the fields. cleanup removes the
+// temporary file; it is never nil.
+func (h *Handler) parse(r *http.Request, task string) (a *Audio, cleanup func(), _ *Error) {
+	cleanup = func() {}
+	// OpenAI does not accept chunked uploads (users report it, see
+	// API-NOTES.md); the message is the fake's own.
+	if r.ContentLength < 0 || slices.Contains(r.TransferEncoding, "chunked") {
+		return nil, cleanup, badRequest("", "", "Chunked transfer encoding is not supported; send a Content-Length.")
+	}
+	if limit := h.cfg.MaxBodyBytes; r.ContentLength > limit {
+		n, _ := io.CopyN(io.Discard, r.Body, limit+1)
+		return nil, cleanup, &Error{Status: http.StatusRequestEntityTooLarge, Type: "server_error",
+			Message: fmt.Sprintf("Maximum content size limit (%d) exceeded (%d bytes read)", limit, n)}
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return nil, cleanup, badRequest("", "", "Invalid Content-Type header %q: expected multipart/form-data with a boundary.", ct)
+	}
+
+	a = &Audio{Task: task, Fields: map[string][]string{}}
+	var file *os.File
+	cleanup = func() {
+		if file != nil {
+			file.Close()
+			os.Remove(file.Name())
+		}
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	for nfields := 0; ; {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, cleanup, badRequest("", "", "Could not parse multipart form: %v", err)
+		}
+		name := p.FormName()
+		if name == "file" {
+			if file != nil {
+				return nil, cleanup, badRequest("file", "", "Only one file may be sent.")
+			}
+			if file, err = os.CreateTemp("", "transcribetest-*"); err != nil {
+				return nil, cleanup, errServer
+			}
+			a.Filename = p.FileName()
+			if a.Size, err = io.Copy(file, p); err != nil {
+				return nil, cleanup, badRequest("file", "", "Could not read the file part: %v", err)
+			}
+			continue
+		}
+		if nfields++; nfields > maxFields {
+			return nil, cleanup, badRequest("", "", "Too many fields: at most %d are accepted.", maxFields)
+		}
+		v, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
+		if err != nil {
+			return nil, cleanup, badRequest("", "", "Could not parse multipart form: %v", err)
+		}
+		if len(v) > maxFieldBytes {
+			return nil, cleanup, badRequest(name, "", "Field %q is longer than %d bytes.", name, maxFieldBytes)
+		}
+		a.Fields[name] = append(a.Fields[name], string(v))
+	}
+
+	field := func(name string) string {
+		if v := a.Fields[name]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	a.Model, a.Language, a.Prompt = field("model"), field("language"), field("prompt")
+	a.ResponseFormat = cmp.Or(field("response_format"), "json")
+	a.TimestampGranularities = slices.Concat(a.Fields["timestamp_granularities[]"], a.Fields["timestamp_granularities"])
+	a.Include = slices.Concat(a.Fields["include[]"], a.Fields["include"])
+	if file != nil {
+		a.File = file
+	}
+	if e := validate(a, file != nil); e != nil {
+		return nil, cleanup, e
+	}
+	return a, cleanup, nil
+}
+
+// validate applies OpenAI's rules to the fields, then looks at the file.
+func validate(a *Audio, haveFile bool) *Error {
+	if a.Model == "" {
+		return badRequest("model", "", "you must provide a model parameter")
+	}
+	if !haveFile {
+		return badRequest("file", "missing_required_parameter", "Missing required parameter: 'file'.")
+	}
+	supported, ok := models[a.Model]
+	if !ok {
+		return &Error{Status: http.StatusNotFound, Type: invalidRequest, Code: "model_not_found",
+			Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", a.Model)}
+	}
+	if a.Task == "translate" && a.Model != "whisper-1" {
+		return badRequest("model", "unsupported_value", "Model '%s' does not support translations. Use 'whisper-1' instead.", a.Model)
+	}
+	f := a.ResponseFormat
+	if !slices.Contains(responseFormats, f) {
+		return badRequest("response_format", "invalid_value", "Invalid value: '%s'. Supported values are: %s.", f, quoteList(responseFormats, "and"))
+	}
+	if !slices.Contains(supported, f) {
+		return badRequest("response_format", "unsupported_value", "response_format '%s' is not compatible with model '%s'. Use %s instead.", f, a.Model, quoteList(supported, "or"))
+	}
+	for _, g := range a.TimestampGranularities {
+		if g != "word" && g != "segment" {
+			return badRequest("timestamp_granularities", "invalid_value", "Invalid value: '%s'. Supported values are: 'word' and 'segment'.", g)
+		}
+	}
+	if len(a.TimestampGranularities) > 0 && f != "verbose_json" {
+		return badRequest("timestamp_granularities", "unsupported_value", "timestamp_granularities requires response_format 'verbose_json'.")
+	}
+	if v, ok := a.Fields["temperature"]; ok {
+		t, err := strconv.ParseFloat(strings.TrimSpace(v[0]), 64)
+		switch {
+		case err != nil:
+			return badRequest("temperature", "invalid_type", "Invalid 'temperature': expected a decimal, but got a string instead.")
+		case t > 1:
+			return badRequest("temperature", "decimal_above_max_value", "Invalid 'temperature': decimal above maximum value. Expected a value <= 1, but got %s instead.", v[0])
+		case !(t >= 0):
+			return badRequest("temperature", "decimal_below_min_value", "Invalid 'temperature': decimal below minimum value. Expected a value >= 0, but got %s instead.", v[0])
+		}
+		a.Temperature = t
+	}
+	for _, inc := range a.Include {
+		if inc != "logprobs" {
+			return badRequest("include", "invalid_value", "Invalid value: '%s'. Supported values are: 'logprobs'.", inc)
+		}
+		if f != "json" || !slices.Contains(logprobsModels, a.Model) {
+			return badRequest("include", "unsupported_value", "logprobs are only returned with response_format 'json' and models %s.", quoteList(logprobsModels, "and"))
+		}
+	}
+	if v := a.Fields["stream"]; len(v) > 0 && strings.EqualFold(v[0], "true") && a.Model != "whisper-1" {
+		return badRequest("stream", "unsupported_value", "transcribetest does not simulate streaming responses; send stream=false.")
+	}
+	if a.Model == diarize && a.Prompt != "" {
+		return badRequest("prompt", "unsupported_value", "prompt is not supported with model '%s'.", a.Model)
+	}
+
+	if a.Size == 0 {
+		return badRequest("file", "empty_file", "The audio file is empty.")
+	}
+	ext := strings.ToLower(strings.TrimPrefix(filepath.Ext(a.Filename), "."))
+	if !slices.Contains(audio.Extensions(), ext) {
+		return errFileFormat
+	}
+	head := make([]byte, audio.SniffLen)
+	n, _ := a.File.ReadAt(head, 0)
+	if audio.Sniff(head[:n]) == audio.Unknown {
+		return errFileFormat // the real API fails to decode it
+	}
+	return nil
+}
+
+// quoteList formats {"a", "b", "c"} as "'a', 'b' or 'c'" (with conj "or").
+func quoteList(items []string, conj string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = "'" + s + "'"
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " " + conj + " " + q[len(q)-1]
+}
