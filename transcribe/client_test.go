@@ -23,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/steno-go/steno/internal/audio"
+	"github.com/steno-go/steno/multipart"
 	"github.com/steno-go/steno/transcribe"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
@@ -177,7 +178,9 @@ func TestLargeUploadStreamsWithContentLength(t *testing.T) {
 
 func TestQuotaErrorCostsOneRequest(t *testing.T) {
 	c, srv := newClient(t, transcribetest.Config{QuotaRequests: 1})
-	path := writeWAV(t, t.TempDir(), "a.wav", 1)
+	// 5 MB: the server answers the quota error before reading the body,
+	// and the client must take that answer, not retry a broken upload.
+	path := writeWAV(t, t.TempDir(), "a.wav", 160)
 	if _, err := c.TranscribeFile(context.Background(), path, transcribe.Request{}); err != nil {
 		t.Fatal(err)
 	}
@@ -549,5 +552,27 @@ func TestNewClientOptions(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "k")
 	if _, err := transcribe.NewClient(); err != nil {
 		t.Errorf("env config: %v", err)
+	}
+}
+
+// shrunk claims more bytes than it has, like a file truncated after it
+// was checked.
+type shrunk struct{ r *bytes.Reader }
+
+func (s shrunk) Read(p []byte) (int, error)              { return s.r.Read(p) }
+func (s shrunk) ReadAt(p []byte, off int64) (int, error) { return s.r.ReadAt(p, off) }
+func (s shrunk) Size() int64                             { return s.r.Size() * 2 }
+
+// An upload whose source ends early fails at once: retrying would send
+// the same broken body.
+func TestSourceShorterThanDeclaredIsNotRetried(t *testing.T) {
+	c, srv := newClient(t, transcribetest.Config{})
+	data, _ := os.ReadFile(writeWAV(t, t.TempDir(), "a.wav", 1))
+	_, err := c.Transcribe(context.Background(), shrunk{bytes.NewReader(data)}, transcribe.Request{})
+	if !errors.Is(err, multipart.ErrSizeMismatch) {
+		t.Fatalf("err = %v, want ErrSizeMismatch", err)
+	}
+	if n := srv.Stats().Requests; n > 1 {
+		t.Fatalf("%d requests: a broken body was retried", n)
 	}
 }
