@@ -1,6 +1,3 @@
-// Package ratelimit will hold steno's adaptive, header-aware rate limiter.
-// For now it holds the parsing of the headers servers use to say when to
-// come back.
 package ratelimit
 
 import (
@@ -12,8 +9,15 @@ import (
 )
 
 // Header names that servers speaking OpenAI's protocol use to tell clients
-// when to try again.
+// their budgets and when to try again.
 const (
+	HeaderLimitRequests     = "X-Ratelimit-Limit-Requests"
+	HeaderRemainingRequests = "X-Ratelimit-Remaining-Requests"
+	HeaderResetRequests     = "X-Ratelimit-Reset-Requests" // time until the budget is whole again: "1s", "6m0s", "2m59.56s"
+	HeaderLimitTokens       = "X-Ratelimit-Limit-Tokens"
+	HeaderRemainingTokens   = "X-Ratelimit-Remaining-Tokens"
+	HeaderResetTokens       = "X-Ratelimit-Reset-Tokens"
+
 	HeaderRetryAfter   = "Retry-After"    // seconds (integer or decimal) or an HTTP date
 	HeaderRetryAfterMs = "Retry-After-Ms" // milliseconds, possibly fractional (Azure, newer OpenAI)
 	HeaderShouldRetry  = "X-Should-Retry" // "true" or "false": the server's own verdict
@@ -67,4 +71,34 @@ func clampWait(ns float64) time.Duration {
 		return 0
 	}
 	return time.Duration(min(ns, float64(maxHeaderWait)))
+}
+
+// Report is what one response said about one budget: its size, what is
+// left of it, and how long until it is whole again.
+type Report struct {
+	Limit     float64
+	Remaining float64       // 0 ≤ Remaining ≤ Limit
+	Reset     time.Duration // 0 when the header is absent or unusable
+}
+
+// ParseReport reads the budget whose headers are limitKey, remainingKey and
+// resetKey (e.g. HeaderLimitRequests, HeaderRemainingRequests,
+// HeaderResetRequests). ok is false unless both the limit and the remaining
+// count are present and sane: a positive limit, a remaining count between 0
+// and the limit. Reset accepts Go durations ("1s", "6m0s", "2m59.56s") and
+// bare seconds ("7.66"); garbage leaves it 0, and it is capped at a day.
+func ParseReport(h http.Header, limitKey, remainingKey, resetKey string) (r Report, ok bool) {
+	limit, err1 := strconv.ParseFloat(strings.TrimSpace(h.Get(limitKey)), 64)
+	remaining, err2 := strconv.ParseFloat(strings.TrimSpace(h.Get(remainingKey)), 64)
+	if err1 != nil || err2 != nil || !(limit > 0) || math.IsInf(limit, 0) || !(remaining >= 0) || remaining > limit {
+		return Report{}, false
+	}
+	r = Report{Limit: limit, Remaining: remaining}
+	v := strings.TrimSpace(h.Get(resetKey))
+	if d, err := time.ParseDuration(v); err == nil {
+		r.Reset = clampWait(float64(d))
+	} else if s, err := strconv.ParseFloat(v, 64); err == nil {
+		r.Reset = clampWait(s * float64(time.Second))
+	}
+	return r, true
 }

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -65,6 +66,50 @@ func FuzzRetryAfter(f *testing.F) {
 		d, ok := RetryAfter(h, now)
 		if d < 0 || d > maxHeaderWait || (!ok && d != 0) {
 			t.Fatalf("ms=%q s=%q: wait %v ok %v", ms, s, d, ok)
+		}
+	})
+}
+
+// FuzzParseReport: no header values make a panic, a negative or absurd
+// reset, or a report whose remaining exceeds its limit; and a limiter fed
+// the report never pauses past its cap.
+func FuzzParseReport(f *testing.F) {
+	for _, s := range [][3]string{
+		{"50", "49", "1.2s"}, {"60", "59", "1s"}, {"150000", "149984", "6m0s"}, {"10", "0", "20ms"},
+		{"14400", "14399", "2m59.56s"}, {"6000", "5000", "7.66s"}, {"1", "1", "0s"}, {"-5", "3", "1h"},
+		{"NaN", "NaN", "NaN"}, {"1e308", "0", "9999999999h"}, {"50", "51", "1s"}, {"", "", ""}, {"50", "49", "-3s"},
+	} {
+		f.Add(s[0], s[1], s[2], 429)
+	}
+	f.Fuzz(func(t *testing.T, limit, remaining, reset string, status int) {
+		h := http.Header{}
+		h.Set(HeaderLimitRequests, limit)
+		h.Set(HeaderRemainingRequests, remaining)
+		h.Set(HeaderResetRequests, reset)
+		r, ok := ParseReport(h, HeaderLimitRequests, HeaderRemainingRequests, HeaderResetRequests)
+		if ok && (!(r.Limit > 0) || r.Remaining < 0 || r.Remaining > r.Limit || r.Reset < 0 || r.Reset > maxHeaderWait) {
+			t.Fatalf("%q %q %q: %+v", limit, remaining, reset, r)
+		}
+		if !ok && r != (Report{}) {
+			t.Fatalf("not ok but %+v", r)
+		}
+		const maxPause = 5 * time.Second
+		lim, err := New(Config{MaxPause: maxPause})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := lim.Acquire(context.Background(), Cost{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Set(HeaderRetryAfter, reset)
+		p.Done(&http.Response{StatusCode: max(100, min(status, 599)), Header: h}, nil)
+		st := lim.Snapshot()
+		if wait := time.Until(st.PausedUntil); wait > maxPause {
+			t.Fatalf("paused for %v", wait)
+		}
+		if st.Requests.Rate < 0 || st.Requests.Rate != st.Requests.Rate {
+			t.Fatalf("rate %v", st.Requests.Rate)
 		}
 	})
 }

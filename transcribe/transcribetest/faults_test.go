@@ -219,6 +219,30 @@ func TestRateLimit(t *testing.T) {
 	})
 }
 
+// TestSilentRateLimit: a silent budget is enforced without x-ratelimit-*
+// headers; its 429s still say when to come back.
+func TestSilentRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := tt.NewHandler(tt.Config{RateLimit: tt.RateLimit{Requests: 2, Window: time.Second, Silent: true}})
+		var codes []int
+		for range 3 {
+			resp, _ := do(t, memClient(h), upload{key: "k", fields: []string{"model", "whisper-1"}, filename: "a.wav", file: tt.WAV(time.Second)}.request(t))
+			codes = append(codes, resp.StatusCode)
+			for k := range resp.Header {
+				if strings.HasPrefix(strings.ToLower(k), "x-ratelimit") {
+					t.Errorf("header %s sent", k)
+				}
+			}
+			if resp.StatusCode == 429 && resp.Header.Get("retry-after-ms") != "500" {
+				t.Errorf("retry-after-ms %q", resp.Header.Get("retry-after-ms"))
+			}
+		}
+		if fmt.Sprint(codes) != "[200 200 429]" {
+			t.Errorf("statuses %v", codes)
+		}
+	})
+}
+
 // TestTokenRateLimit checks the token budget: ceil(Content-Length/1000)
 // tokens a request.
 func TestTokenRateLimit(t *testing.T) {

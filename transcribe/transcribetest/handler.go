@@ -321,6 +321,9 @@ func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fau
 		}
 	}
 	defer func() { // the headers show the budget after this request
+		if h.cfg.RateLimit.Silent {
+			return
+		}
 		if h.requests != nil {
 			h.requests.setHeaders(hdr, "requests")
 		}

@@ -22,6 +22,10 @@ type RateLimit struct {
 	Requests int           // requests per Window (x-ratelimit-*-requests); 0: not enforced
 	Tokens   int           // tokens per Window (x-ratelimit-*-tokens); 0: not enforced, headers omitted
 	Window   time.Duration // default time.Minute; tests shrink it so that a "minute" passes fast
+	// Silent enforces the budgets without x-ratelimit-* headers, as
+	// gateways and self-hosted servers that throttle do; 429s still carry
+	// retry-after.
+	Silent bool
 }
 
 // bucket is a token bucket of capacity limit that refills at limit per
