@@ -441,6 +441,9 @@ func (l *Limiter) learn(b *budget, r Report, now time.Time) {
 func (l *Limiter) adapt(now, sentAt time.Time, throttled bool) {
 	measured := l.meter.estimate(now)
 	if l.adaptive == nil {
+		if !throttled || measured == 0 {
+			return // no rate measured yet to cut from: backoffs and pauses do
+		}
 		l.adaptive = &cubic{}
 	}
 	var r float64

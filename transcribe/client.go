@@ -7,6 +7,10 @@
 // (servers refuse chunked uploads), and every retry rereads it from its
 // source. A reader of unknown length is spooled to a temporary file first.
 //
+// Requests go through a ratelimit.Limiter (one per client unless shared
+// with WithLimiter), which keeps them within the account's budget and pauses
+// every request sharing it after a 429.
+//
 // Retries are safe for the caller's money: only failures that can succeed
 // later are retried (connection errors, 408, 409, 429 rate limits, 5xx),
 // with jittered exponential backoff that honours retry-after-ms,
@@ -80,6 +84,7 @@ type Client struct {
 	maxAttempts  int
 	maxRetryWait time.Duration
 	tempDir      string
+	limiter      *ratelimit.Limiter
 }
 
 // An Option configures a Client. Options that can be given a wrong value
@@ -156,6 +161,21 @@ func WithMaxRetryWait(d time.Duration) Option {
 	}
 }
 
+// WithLimiter makes the client send every request through l, which may be
+// shared with other clients (and with other HTTP clients through
+// l.Transport) that spend the same account's budget. By default each client
+// has a limiter of its own that learns the budget from the server's headers
+// (see package ratelimit).
+func WithLimiter(l *ratelimit.Limiter) Option {
+	return func(c *Client) error {
+		if l == nil {
+			return errors.New("transcribe: nil limiter")
+		}
+		c.limiter = l
+		return nil
+	}
+}
+
 // WithTempDir sets where readers of unknown length are spooled (default
 // os.TempDir()).
 func WithTempDir(dir string) Option {
@@ -191,8 +211,17 @@ func NewClient(opts ...Option) (*Client, error) {
 	if c.apiKey == "" && u.Host == "api.openai.com" {
 		return nil, errors.New("transcribe: no API key: set OPENAI_API_KEY or use WithAPIKey")
 	}
+	if c.limiter == nil {
+		if c.limiter, err = ratelimit.New(ratelimit.Config{Logger: c.log}); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
+
+// Limiter returns the limiter the client sends through, for its Snapshot
+// or to share with other clients.
+func (c *Client) Limiter() *ratelimit.Limiter { return c.limiter }
 
 // Transcribe transcribes the audio read from r. When r is a regular
 // *os.File, an io.ReadSeeker or an io.ReaderAt with a Size method, the
@@ -319,13 +348,19 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 // big to read.
 var errNoRetry = errors.New("not retryable")
 
-// attempt makes one HTTP request.
-func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat) (*Transcription, error) {
+// attempt makes one HTTP request, when the limiter allows.
+func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat) (t *Transcription, err error) {
 	u := c.baseURL + endpoint
 	req, err := form.NewRequest(ctx, http.MethodPost, u)
 	if err != nil {
 		return nil, fmt.Errorf("transcribe: %w", err)
 	}
+	permit, err := c.limiter.Acquire(ctx, ratelimit.Cost{})
+	if err != nil {
+		return nil, errors.Join(err, errNoRetry) // cancelled, or the wait would pass the deadline
+	}
+	var resp *http.Response
+	defer func() { permit.Done(resp, err) }()
 	if c.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
@@ -337,7 +372,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 	}
 	req.Header.Set("User-Agent", "steno (+https://github.com/steno-go/steno)")
 	start := time.Now()
-	resp, err := c.http.Do(req)
+	resp, err = c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
@@ -372,7 +407,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 	if len(body) > maxResponseBody {
 		return nil, fmt.Errorf("transcribe: response over %d bytes: %w", maxResponseBody, errNoRetry)
 	}
-	t, err := decode(body, resp.Header.Get("Content-Type"), format)
+	t, err = decode(body, resp.Header.Get("Content-Type"), format)
 	if err != nil {
 		return nil, errors.Join(err, errNoRetry)
 	}

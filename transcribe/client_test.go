@@ -24,6 +24,7 @@ import (
 
 	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/multipart"
+	"github.com/steno-go/steno/ratelimit"
 	"github.com/steno-go/steno/transcribe"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
@@ -574,5 +575,58 @@ func TestSourceShorterThanDeclaredIsNotRetried(t *testing.T) {
 	}
 	if n := srv.Stats().Requests; n > 1 {
 		t.Fatalf("%d requests: a broken body was retried", n)
+	}
+}
+
+// Two clients sharing one limiter share one budget: together they keep
+// within it and get no 429. Two clients with limiters of their own learn of
+// each other only when the server's remaining count runs low, and hold.
+func TestClientsShareALimiter(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			h := transcribetest.NewHandler(transcribetest.Config{
+				APIKey:    testKey,
+				RateLimit: transcribetest.RateLimit{Requests: 10, Window: time.Second},
+				Latency:   300 * time.Millisecond,
+			})
+			lim, err := ratelimit.New(ratelimit.Config{MaxInFlight: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var clients []*transcribe.Client
+			for range 2 {
+				opts := []transcribe.Option{transcribe.WithBaseURL("http://fake.invalid/v1"), transcribe.WithAPIKey(testKey),
+					transcribe.WithHTTPClient(&http.Client{Transport: h.Transport()})}
+				if shared {
+					opts = append(opts, transcribe.WithLimiter(lim))
+				}
+				c, err := transcribe.NewClient(opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				clients = append(clients, c)
+			}
+			path := writeWAV(t, t.TempDir(), "a.wav", 1)
+			var wg sync.WaitGroup
+			for i := range 40 {
+				wg.Go(func() { clients[i%2].TranscribeFile(context.Background(), path, transcribe.Request{}) })
+			}
+			wg.Wait()
+			st := h.Stats()
+			most := st.MaxInWindow(st.Sent, time.Second)
+			holds := clients[0].Limiter().Snapshot().Holds + clients[1].Limiter().Snapshot().Holds
+			if !shared {
+				if holds == 0 {
+					t.Fatalf("unshared limiters, each pacing at the whole budget, never held (statuses %v)", st.ByStatus)
+				}
+				return
+			}
+			if st.ByStatus[429] != 0 || st.ByStatus[200] != 40 || most > 10 || holds != 0 {
+				t.Fatalf("statuses %v, %d requests in one second (budget 10), %d holds", st.ByStatus, most, holds)
+			}
+			if s := clients[0].Limiter().Snapshot(); s.Requests.Source != "learned" || s.Requests.Limit != 10 {
+				t.Fatalf("limiter %+v", s.Requests)
+			}
+		})
 	}
 }

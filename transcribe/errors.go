@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/steno-go/steno/ratelimit"
 )
 
 // Sentinel errors. Every error this package returns for a server's answer is
@@ -22,7 +24,9 @@ var (
 	ErrRateLimited = errors.New("rate limited")
 	// ErrQuotaExceeded: a 429 with code or type insufficient_quota. The
 	// account has no money left; it is never retried and a batch must stop.
-	ErrQuotaExceeded = errors.New("quota exceeded")
+	// It is ratelimit.ErrQuotaExceeded, which tells a shared limiter that
+	// this 429 is not a rate limit.
+	ErrQuotaExceeded = ratelimit.ErrQuotaExceeded
 	// ErrUnauthorized: 401, a missing or invalid API key.
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrPermissionDenied: 403, e.g. a project without access to the model.
