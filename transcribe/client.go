@@ -236,7 +236,8 @@ func (c *Client) Transcribe(ctx context.Context, r io.Reader, req Request) (*Tra
 		return nil, err
 	}
 	defer src.close()
-	return c.send(ctx, "/audio/transcriptions", src, req)
+	t, _, err := c.send(ctx, "/audio/transcriptions", src, req, hooks{})
+	return t, err
 }
 
 // TranscribeFile transcribes the audio file at path. The file is checked
@@ -248,7 +249,8 @@ func (c *Client) TranscribeFile(ctx context.Context, path string, req Request) (
 		return nil, err
 	}
 	defer src.close()
-	return c.send(ctx, "/audio/transcriptions", src, req)
+	t, _, err := c.send(ctx, "/audio/transcriptions", src, req, hooks{})
+	return t, err
 }
 
 // Translate translates the audio read from r into English text, through
@@ -260,30 +262,50 @@ func (c *Client) Translate(ctx context.Context, r io.Reader, req Request) (*Tran
 		return nil, err
 	}
 	defer src.close()
-	return c.send(ctx, "/audio/translations", src, req)
+	t, _, err := c.send(ctx, "/audio/translations", src, req, hooks{})
+	return t, err
 }
 
-// send uploads src to the endpoint, retrying what can succeed later.
-func (c *Client) send(ctx context.Context, endpoint string, src *source, req Request) (*Transcription, error) {
+// hooks let a batch watch and veto the attempts of one send.
+type hooks struct {
+	// beforeAttempt runs once the limiter allows an attempt, just before
+	// it is sent; an error cancels the attempt and ends the send.
+	beforeAttempt func() error
+	// onRetry runs before waiting to retry after a failed attempt.
+	onRetry func(attempt int, wait time.Duration, err error)
+}
+
+// send uploads src to the endpoint, retrying what can succeed later, and
+// returns the transcription and the number of requests sent.
+func (c *Client) send(ctx context.Context, endpoint string, src *source, req Request, h hooks) (*Transcription, int, error) {
+	t, attempts, err := c.sendForm(ctx, endpoint, src, req, h)
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "transcribe: failed",
+			slog.String("file", src.name), slog.Int("attempts", attempts), slog.Any("error", err))
+	}
+	return t, attempts, err
+}
+
+func (c *Client) sendForm(ctx context.Context, endpoint string, src *source, req Request, h hooks) (*Transcription, int, error) {
 	fields, err := req.fields(endpoint == "/audio/translations")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	form := multipart.NewForm()
 	for _, f := range fields {
 		if err := form.WriteField(f.name, f.value); err != nil {
-			return nil, fmt.Errorf("transcribe: %w", err)
+			return nil, 0, fmt.Errorf("transcribe: %w", err)
 		}
 	}
 	if err := form.AddFile("file", src.filename, src.format.ContentType(), src.file); err != nil {
-		return nil, &InputError{Name: src.name, Err: err}
+		return nil, 0, &InputError{Name: src.name, Err: err}
 	}
 	size, err := form.Len()
 	if err != nil {
-		return nil, fmt.Errorf("transcribe: %w", err)
+		return nil, 0, fmt.Errorf("transcribe: %w", err)
 	}
 	if size > MaxBodySize {
-		return nil, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf(
+		return nil, 0, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf(
 			"%w: %.1f MB of audio (%d bytes) makes a %d-byte request, over the API's limit of %d bytes (25 MiB)",
 			ErrFileTooLarge, float64(src.file.Size)/1e6, src.file.Size, size, MaxBodySize)}
 	}
@@ -303,13 +325,24 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 		if !stop {
 			c.log.LogAttrs(ctx, slog.LevelInfo, "transcribe: retrying",
 				slog.String("file", src.name), slog.Int("attempt", attempts), slog.Duration("wait", wait), slog.Any("error", lastErr))
+			if h.onRetry != nil {
+				h.onRetry(attempts, wait, lastErr)
+			}
 		}
 		return wait, stop
 	})
-	t, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (*Transcription, error) {
+	before := func() error { // the attempt is about to be sent
+		if h.beforeAttempt != nil {
+			if err := h.beforeAttempt(); err != nil {
+				return err
+			}
+		}
 		attempts++
+		return nil
+	}
+	t, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (*Transcription, error) {
 		serverWait = 0
-		t, err := c.attempt(ctx, endpoint, form, req.format())
+		t, err := c.attempt(ctx, endpoint, form, req.format(), before)
 		lastErr = err
 		var apiErr *APIError
 		switch {
@@ -327,7 +360,7 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 			}
 			serverWait = apiErr.RetryAfter
 			return nil, retry.RetryableError(err)
-		case errors.Is(err, errNoRetry):
+		case errors.As(err, new(permanent)):
 			return nil, err
 		default:
 			return nil, retry.RetryableError(err)
@@ -336,20 +369,18 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 	if err != nil && ctx.Err() != nil && lastErr != nil && !errors.Is(lastErr, ctx.Err()) {
 		err = fmt.Errorf("%w (after %d attempts; last: %v)", err, attempts, lastErr)
 	}
-	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelWarn, "transcribe: failed",
-			slog.String("file", src.name), slog.Int("attempts", attempts), slog.Any("error", err))
-	}
-	return t, err
+	return t, attempts, err
 }
 
-// errNoRetry marks failures of our own making that another attempt cannot
+// permanent marks failures of our own making that another attempt cannot
 // mend: the file changed size or vanished under the upload, a response too
-// big to read.
-var errNoRetry = errors.New("not retryable")
+// big to read, a wait past the deadline, an attempt vetoed by a batch.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
 
 // attempt makes one HTTP request, when the limiter allows.
-func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat) (t *Transcription, err error) {
+func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat, before func() error) (t *Transcription, err error) {
 	u := c.baseURL + endpoint
 	req, err := form.NewRequest(ctx, http.MethodPost, u)
 	if err != nil {
@@ -357,10 +388,15 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 	}
 	permit, err := c.limiter.Acquire(ctx, ratelimit.Cost{})
 	if err != nil {
-		return nil, errors.Join(err, errNoRetry) // cancelled, or the wait would pass the deadline
+		return nil, permanent{err} // cancelled, or the wait would pass the deadline
 	}
 	var resp *http.Response
 	defer func() { permit.Done(resp, err) }()
+	if before != nil {
+		if err := before(); err != nil {
+			return nil, permanent{err}
+		}
+	}
 	if c.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
@@ -382,7 +418,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 			err = ue.Err
 		}
 		if errors.Is(err, multipart.ErrSizeMismatch) || errors.Is(err, os.ErrNotExist) {
-			err = errors.Join(err, errNoRetry)
+			err = permanent{err}
 		}
 		return nil, fmt.Errorf("transcribe: POST %s: %w", sanitizeURL(u), err)
 	}
@@ -405,11 +441,11 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 		return nil, fmt.Errorf("transcribe: reading response: %w", err)
 	}
 	if len(body) > maxResponseBody {
-		return nil, fmt.Errorf("transcribe: response over %d bytes: %w", maxResponseBody, errNoRetry)
+		return nil, permanent{fmt.Errorf("transcribe: response over %d bytes", maxResponseBody)}
 	}
 	t, err = decode(body, resp.Header.Get("Content-Type"), format)
 	if err != nil {
-		return nil, errors.Join(err, errNoRetry)
+		return nil, permanent{err}
 	}
 	t.RequestID = resp.Header.Get("X-Request-Id")
 	return t, nil

@@ -103,3 +103,62 @@ func ExampleNewClient() {
 	fmt.Println(client != nil, err)
 	// Output: true <nil>
 }
+
+func ExampleClient_BatchTranscribe() {
+	srv := transcribetest.NewServer(transcribetest.Config{})
+	defer srv.Close()
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	var paths []string
+	for _, name := range []string{"a.wav", "b.wav", "c.wav"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, transcribetest.WAV(2*time.Second), 0o600)
+		paths = append(paths, p)
+	}
+	jobs := func(yield func(transcribe.Job) bool) {
+		for _, p := range paths { // or walk a directory: jobs are pulled as they are needed
+			if !yield(transcribe.Job{ID: filepath.Base(p), Path: p}) {
+				return
+			}
+		}
+	}
+
+	client, _ := transcribe.NewClient(transcribe.WithBaseURL(srv.BaseURL()), transcribe.WithAPIKey("sk-example"))
+	out, err := transcribe.NewOutputWriter(filepath.Join(dir, "transcripts"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	results, err := client.BatchTranscribe(context.Background(), jobs, transcribe.BatchOptions{
+		Output:     out,  // each transcript is on disk the moment it arrives
+		MaxCostUSD: 1.00, // never spend more than a dollar
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var done, failed int
+	var seconds float64
+	for r := range results {
+		switch r.Status {
+		case transcribe.StatusDone:
+			done++
+			seconds += r.AudioSeconds
+		case transcribe.StatusFailed:
+			failed++
+			fmt.Println(r.Job.ID, r.Err)
+		}
+	}
+	fmt.Printf("%d done (%.0f s of audio), %d failed\n", done, seconds, failed)
+
+	// A second run finds everything done and sends nothing.
+	results, _ = client.BatchTranscribe(context.Background(), jobs, transcribe.BatchOptions{Output: out})
+	skipped := 0
+	for r := range results {
+		if r.Status == transcribe.StatusSkipped {
+			skipped++
+		}
+	}
+	fmt.Println(skipped, "skipped;", srv.Stats().Requests, "requests in all")
+	// Output:
+	// 3 done (6 s of audio), 0 failed
+	// 3 skipped; 3 requests in all
+}

@@ -26,7 +26,62 @@ type source struct {
 	filename string // sent to the server, with an extension matching format
 	format   audio.Format
 	file     multipart.File
+	at       io.ReaderAt // the file's bytes for probing; nil: reread through file.Open
 	close    func() error
+}
+
+// readerAt returns the source's bytes as an io.ReaderAt. Without one of
+// its own, reads go through file.Open, reopening only to go backwards; the
+// reader is released by close.
+func (s *source) readerAt() io.ReaderAt {
+	if s.at == nil {
+		r := &reopenReaderAt{open: s.file.Open}
+		s.at = r
+		closeSrc := s.close
+		s.close = func() error { return errors.Join(r.Close(), closeSrc()) }
+	}
+	return s.at
+}
+
+// reopenReaderAt reads a stream at offsets, for parsers that mostly read
+// forward.
+type reopenReaderAt struct {
+	open func() (io.ReadCloser, error)
+	r    io.ReadCloser
+	pos  int64
+}
+
+func (s *reopenReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if s.r == nil || off < s.pos {
+		s.Close()
+		r, err := s.open()
+		if err != nil {
+			return 0, err
+		}
+		s.r, s.pos = r, 0
+	}
+	if off > s.pos {
+		n, err := io.CopyN(io.Discard, s.r, off-s.pos)
+		s.pos += n
+		if err != nil {
+			return 0, err
+		}
+	}
+	n, err := io.ReadFull(s.r, p)
+	s.pos += int64(n)
+	if err == io.ErrUnexpectedEOF {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (s *reopenReaderAt) Close() error {
+	if s.r == nil {
+		return nil
+	}
+	err := s.r.Close()
+	s.r = nil
+	return err
 }
 
 // openPath opens the file at path as a source. The caller closes it.
@@ -67,7 +122,13 @@ func (c *Client) fromFile(fh *os.File, name string, req Request) (*source, error
 		return nil, &InputError{Name: name, Err: unwrapPath(err)}
 	}
 	size := st.Size() - start
-	return c.newSource(name, filepath.Base(name), req, multipart.FileFromReaderAt(io.NewSectionReader(fh, start, size), size))
+	section := io.NewSectionReader(fh, start, size)
+	src, err := c.newSource(name, filepath.Base(name), req, multipart.FileFromReaderAt(section, size))
+	if err != nil {
+		return nil, err
+	}
+	src.at = section
+	return src, nil
 }
 
 // sizedReaderAt is an io.ReaderAt that knows its size, as *bytes.Reader,

@@ -142,27 +142,6 @@ func hasMP3Frames(head []byte) bool {
 // header starts b, or 0 when b does not start a valid, fixed-size one (free
 // format is refused).
 func mp3FrameLen(b []byte) int {
-	if len(b) < 4 || b[0] != 0xFF || b[1]&0xE0 != 0xE0 {
-		return 0
-	}
-	version := (b[1] >> 3) & 3 // 0: MPEG-2.5, 1: reserved, 2: MPEG-2, 3: MPEG-1
-	layer := (b[1] >> 1) & 3   // 1: layer III
-	bitrateIdx := b[2] >> 4
-	rateIdx := (b[2] >> 2) & 3
-	padding := int(b[2]>>1) & 1
-	if version == 1 || layer != 1 || bitrateIdx == 0 || bitrateIdx == 15 || rateIdx == 3 {
-		return 0
-	}
-	var kbps, hz int
-	if version == 3 {
-		kbps = []int{0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320}[bitrateIdx]
-		hz = []int{44100, 48000, 32000}[rateIdx]
-		return 144000*kbps/hz + padding
-	}
-	kbps = []int{0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160}[bitrateIdx]
-	hz = []int{22050, 24000, 16000}[rateIdx]
-	if version == 0 {
-		hz /= 2
-	}
-	return 72000*kbps/hz + padding
+	h, _ := parseMP3Header(b)
+	return h.length
 }

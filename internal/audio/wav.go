@@ -14,6 +14,7 @@ type WAVInfo struct {
 	FormatTag     uint16 // 1 PCM, 3 IEEE float, 0xFFFE extensible
 	Channels      int
 	SampleRate    int
+	ByteRate      int // average bytes per second, as the header declares
 	BitsPerSample int
 	BlockAlign    int   // bytes per sample frame, all channels
 	DataOffset    int64 // where the samples start in the file
@@ -65,6 +66,7 @@ func ReadWAVInfo(r io.ReaderAt, size int64) (WAVInfo, error) {
 			info.FormatTag = binary.LittleEndian.Uint16(f[0:2])
 			info.Channels = int(binary.LittleEndian.Uint16(f[2:4]))
 			info.SampleRate = int(binary.LittleEndian.Uint32(f[4:8]))
+			info.ByteRate = int(binary.LittleEndian.Uint32(f[8:12]))
 			info.BlockAlign = int(binary.LittleEndian.Uint16(f[12:14]))
 			info.BitsPerSample = int(binary.LittleEndian.Uint16(f[14:16]))
 			if info.Channels == 0 || info.SampleRate == 0 || info.BlockAlign == 0 {

@@ -30,8 +30,9 @@ type Config struct {
 
 	// QuotaRequests, if positive, is how many requests are billed (answered
 	// 200) before the quota runs out; every request after that gets the 429
-	// insufficient_quota, which has no retry-after. Requests already in
-	// flight when it runs out still complete.
+	// insufficient_quota, which has no retry-after. A request takes its
+	// share when it is admitted and gives it back if it fails, so no more
+	// than QuotaRequests are ever billed.
 	QuotaRequests int
 
 	// Faults are applied in order to the first len(Faults) requests that
@@ -122,13 +123,14 @@ type Handler struct {
 	transcribe TranscribeFunc
 	received   atomic.Int64 // body bytes read
 
-	mu       sync.Mutex
-	stats    Stats // BytesReceived unused: see received
-	inFlight int
-	passed   int // requests past the key check, to index cfg.Faults
-	rng      *mathrand.Rand
-	requests *bucket // nil: not enforced
-	tokens   *bucket // nil: not enforced
+	mu        sync.Mutex
+	stats     Stats // BytesReceived unused: see received
+	inFlight  int
+	passed    int // requests past the key check, to index cfg.Faults
+	quotaUsed int // requests admitted and not failed: billed, or on their way to it
+	rng       *mathrand.Rand
+	requests  *bucket // nil: not enforced
+	tokens    *bucket // nil: not enforced
 }
 
 // NewHandler returns a fake configured by cfg.
@@ -179,10 +181,11 @@ type result struct {
 	status      int
 	contentType string
 	body        []byte
+	admitted    bool // past the quota and rate limits
 }
 
 func errorResult(e *Error) result {
-	return result{e.status(), "application/json", e.body()}
+	return result{e.status(), "application/json", e.body(), false}
 }
 
 // ServeHTTP answers one request as the API would.
@@ -196,7 +199,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	recorded := false
 	defer func() {
 		if !recorded { // a dropped connection (or a panicking Transcriber)
-			h.record(0, arrival)
+			h.record(0, arrival, false)
 		}
 	}()
 
@@ -218,18 +221,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Length", strconv.Itoa(len(res.body)))
 	// Counted before the response goes out, so that a client that sends
 	// its next request on receiving this one never sees both in flight.
-	h.record(res.status, arrival)
+	h.record(res.status, arrival, res.admitted)
 	recorded = true
 	w.WriteHeader(res.status)
 	_, _ = w.Write(res.body)
 }
 
-// record counts a finished request.
-func (h *Handler) record(status int, arrival time.Time) {
+// record counts a finished request; an admitted one that failed gives its
+// share of the quota back.
+func (h *Handler) record(status int, arrival time.Time, admitted bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.inFlight--
 	h.stats.ByStatus[status]++
+	if admitted && status != http.StatusOK {
+		h.quotaUsed--
+	}
 	if status == http.StatusOK {
 		h.stats.Billed = append(h.stats.Billed, arrival)
 	}
@@ -259,7 +266,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Tim
 	}
 	switch fault := h.nextFault(); fault {
 	case FaultBadGateway:
-		return result{http.StatusBadGateway, "text/html", []byte(badGatewayHTML)}
+		return result{http.StatusBadGateway, "text/html", []byte(badGatewayHTML), false}
 	case FaultDropConnection:
 		_, _ = io.CopyN(io.Discard, r.Body, max(1, r.ContentLength/2))
 		panic(http.ErrAbortHandler) // net/http closes the connection; Transport reports an error
@@ -270,10 +277,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Tim
 	}
 	a, cleanup, e := h.parse(r, task)
 	defer cleanup()
+	var res result
 	if e != nil {
-		return errorResult(e)
+		res = errorResult(e)
+	} else {
+		res = h.transcribeAndRender(r.Context(), a)
 	}
-	return h.transcribeAndRender(r.Context(), a)
+	res.admitted = true
+	return res
 }
 
 // authorize checks the bearer token.
@@ -345,9 +356,10 @@ func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fau
 		setRetryAfter(hdr, wait)
 		return rateLimited("requests", limit, limit, 1, wait)
 	}
-	if q := h.cfg.QuotaRequests; q > 0 && len(h.stats.Billed) >= q {
+	if q := h.cfg.QuotaRequests; q > 0 && h.quotaUsed >= q {
 		return errQuota
 	}
+	h.quotaUsed++
 	h.stats.Sent = append(h.stats.Sent, arrival)
 	if b := h.requests; b != nil {
 		if wait := b.wait(1); wait > 0 {

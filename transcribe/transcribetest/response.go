@@ -124,11 +124,11 @@ type (
 func render(a *Audio, t *Transcript) result {
 	switch a.ResponseFormat {
 	case "text":
-		return result{http.StatusOK, "text/plain; charset=utf-8", []byte(t.Text + "\n")}
+		return result{http.StatusOK, "text/plain; charset=utf-8", []byte(t.Text + "\n"), false}
 	case "srt":
-		return result{http.StatusOK, "application/x-subrip; charset=utf-8", subtitles(t.Segments, false)}
+		return result{http.StatusOK, "application/x-subrip; charset=utf-8", subtitles(t.Segments, false), false}
 	case "vtt":
-		return result{http.StatusOK, "text/vtt; charset=utf-8", subtitles(t.Segments, true)}
+		return result{http.StatusOK, "text/vtt; charset=utf-8", subtitles(t.Segments, true), false}
 	case "verbose_json":
 		v := struct {
 			Task     string        `json:"task"`
@@ -180,7 +180,7 @@ func jsonResult(v any) result {
 	if err != nil { // only for NaN or infinite times from a Transcriber
 		return errorResult(errServer)
 	}
-	return result{http.StatusOK, "application/json", append(b, '\n')}
+	return result{http.StatusOK, "application/json", append(b, '\n'), false}
 }
 
 // usage returns the usage object: by duration (rounded up to whole seconds)
