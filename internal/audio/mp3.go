@@ -180,18 +180,7 @@ func (s *mp3Scan) tag(off int64, h mp3Header) (frames int64, ok bool) {
 // probeMP3 measures the MPEG audio stream in w: from its Xing/Info or VBRI
 // tag, else by walking its frame headers.
 func probeMP3(w *window) (Info, error) {
-	var start int64
-	for { // ID3v2 tags, possibly several
-		b := w.peek(start, 10)
-		if len(b) < 10 || string(b[:3]) != "ID3" {
-			break
-		}
-		n := int64(b[6]&0x7F)<<21 | int64(b[7]&0x7F)<<14 | int64(b[8]&0x7F)<<7 | int64(b[9]&0x7F)
-		start += 10 + n
-		if b[5]&0x10 != 0 { // footer
-			start += 10
-		}
-	}
+	start := skipID3(w)
 	end := w.size
 	if t := w.peek(end-128, 3); end-128 >= start && len(t) >= 3 && string(t[:3]) == "TAG" {
 		end -= 128 // ID3v1

@@ -102,7 +102,7 @@ func probeFLAC(w *window) (Info, error) {
 	info := Info{Format: FLAC}
 	// "fLaC", then a metadata block header (last-block flag and type 0,
 	// 24-bit length) and the 34-byte STREAMINFO block.
-	b := w.peek(0, 4+4+34)
+	b := w.peek(skipID3(w), 4+4+34)
 	if len(b) < 4+4+34 || b[4]&0x7F != 0 || int(b[5])<<16|int(b[6])<<8|int(b[7]) < 34 {
 		return info, fmt.Errorf("%w: no STREAMINFO block", ErrBadFLAC)
 	}

@@ -253,6 +253,11 @@ func TestProbeFLAC(t *testing.T) {
 	if err != nil || info.Duration != 1<<16*time.Second+(1<<16-1)*time.Second/(1<<20-1) || info.Channels != 8 {
 		t.Errorf("largest: %+v %v", info, err)
 	}
+	// Some taggers put an ID3v2 tag before "fLaC".
+	info, err = probe(append(id3v2(100, false), flac(0, 44100, 2, 16, 44100*5+441, body)...))
+	if err != nil || info != want {
+		t.Errorf("after an ID3 tag: %+v %v, want %+v", info, err, want)
+	}
 	info, err = probe(flac(0, 48000, 1, 24, 0, body))
 	if err != nil || info.Exact || info.Duration != time.Duration(8+34+8000)*time.Second/4000 {
 		t.Errorf("unknown length: %+v %v", info, err)

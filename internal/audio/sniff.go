@@ -103,9 +103,12 @@ func Sniff(head []byte) Format {
 		return MP4
 	case bytes.HasPrefix(head, []byte{0x1A, 0x45, 0xDF, 0xA3}):
 		return WebM
-	case bytes.HasPrefix(head, []byte("ID3")) && len(head) >= 10:
-		// An ID3v2 tag: its size is four 7-bit bytes. What follows it is
-		// the first frame, often beyond head; trust the tag.
+	case id3Len(head) > 0:
+		// An ID3v2 tag, mostly before MP3 frames (often beyond head:
+		// trust the tag), sometimes before FLAC.
+		if n := id3Len(head); n+4 <= int64(len(head)) && string(head[n:n+4]) == "fLaC" {
+			return FLAC
+		}
 		return MP3
 	case hasMP3Frames(head):
 		return MP3
@@ -144,4 +147,31 @@ func hasMP3Frames(head []byte) bool {
 func mp3FrameLen(b []byte) int {
 	h, _ := parseMP3Header(b)
 	return h.length
+}
+
+// id3Len returns the length of the ID3v2 tag b starts with (header, body and
+// footer), or 0 when b does not start with one. The body's size is four
+// 7-bit bytes.
+func id3Len(b []byte) int64 {
+	if len(b) < 10 || string(b[:3]) != "ID3" {
+		return 0
+	}
+	n := 10 + (int64(b[6]&0x7F)<<21 | int64(b[7]&0x7F)<<14 | int64(b[8]&0x7F)<<7 | int64(b[9]&0x7F))
+	if b[5]&0x10 != 0 { // footer
+		n += 10
+	}
+	return n
+}
+
+// skipID3 returns the offset after the ID3v2 tags (there may be several) at
+// the start of w.
+func skipID3(w *window) int64 {
+	var start int64
+	for {
+		n := id3Len(w.peek(start, 10))
+		if n == 0 {
+			return start
+		}
+		start += n
+	}
 }
