@@ -305,6 +305,11 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 	}
 	t, attempts, err := b.c.send(ctx, "/audio/transcriptions", src, req, hooks{
 		beforeAttempt: b.mayRequest,
+		afterAttempt: func(err error) {
+			if Fatal(err) { // before another request can leave
+				b.setAbort(&AbortError{Err: err})
+			}
+		},
 		onRetry: func(attempt int, wait time.Duration, err error) {
 			b.event(Event{Kind: EventRetrying, Job: j, Attempt: attempt, Wait: wait, Err: err})
 		},
@@ -314,9 +319,6 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 	case err != nil && attempts == 0 && (errors.Is(err, ErrBudgetReached) || errors.As(err, new(*AbortError))):
 		return fail(StatusNotAttempted, err)
 	case err != nil:
-		if Fatal(err) {
-			b.setAbort(&AbortError{Err: err})
-		}
 		return fail(StatusFailed, err)
 	}
 	r.Status, r.Transcription = StatusDone, t

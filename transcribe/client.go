@@ -271,6 +271,9 @@ type hooks struct {
 	// beforeAttempt runs once the limiter allows an attempt, just before
 	// it is sent; an error cancels the attempt and ends the send.
 	beforeAttempt func() error
+	// afterAttempt runs as soon as an attempt's answer is known, before
+	// the limiter lets another request go.
+	afterAttempt func(err error)
 	// onRetry runs before waiting to retry after a failed attempt.
 	onRetry func(attempt int, wait time.Duration, err error)
 }
@@ -342,7 +345,7 @@ func (c *Client) sendForm(ctx context.Context, endpoint string, src *source, req
 	}
 	t, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (*Transcription, error) {
 		serverWait = 0
-		t, err := c.attempt(ctx, endpoint, form, req.format(), before)
+		t, err := c.attempt(ctx, endpoint, form, req.format(), before, h.afterAttempt)
 		lastErr = err
 		var apiErr *APIError
 		switch {
@@ -380,7 +383,7 @@ type permanent struct{ error }
 func (p permanent) Unwrap() error { return p.error }
 
 // attempt makes one HTTP request, when the limiter allows.
-func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat, before func() error) (t *Transcription, err error) {
+func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat, before func() error, after func(error)) (t *Transcription, err error) {
 	u := c.baseURL + endpoint
 	req, err := form.NewRequest(ctx, http.MethodPost, u)
 	if err != nil {
@@ -391,7 +394,12 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 		return nil, permanent{err} // cancelled, or the wait would pass the deadline
 	}
 	var resp *http.Response
-	defer func() { permit.Done(resp, err) }()
+	defer func() {
+		if after != nil && resp != nil {
+			after(err)
+		}
+		permit.Done(resp, err)
+	}()
 	if before != nil {
 		if err := before(); err != nil {
 			return nil, permanent{err}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The case steno must win, measured: 50 audio files of ~10 MB each sent at
+# once by the batch CLI (examples/batch, -concurrency 50) to an API that
+# allows 50 requests per window, refuses chunked uploads, and answers 429
+# when the budget is overspent. The CLI is not told the budget (-rpm 0): it
+# learns it from the x-ratelimit-* headers.
+#
+# Checks: every transcript present and correct, no chunked request, no
+# 429, and the batch process's peak RSS under the target (the user story:
+# a 512 MB container; steno's aim: a few MB above the Go runtime's own).
+#
+#   bash bench/batch/run.sh
+#   WINDOW=1m bash bench/batch/run.sh   # OpenAI's real minute: ~70-80 s
+#
+# Settings (environment): FILES (50), BYTES per file (10000000), RPM (50
+# requests per WINDOW), WINDOW (10s: a scaled-down minute), LATENCY of each
+# answer (10s, so that all 50 are in flight at the end), CONCURRENCY (50),
+# MAX_RSS_MB (40), WORK (a temporary directory, removed after).
+# Needs Go and GNU time (/usr/bin/time; Debian: apt-get install time).
+set -euo pipefail
+
+FILES=${FILES:-50}
+BYTES=${BYTES:-10000000}
+RPM=${RPM:-50}
+WINDOW=${WINDOW:-10s}
+LATENCY=${LATENCY:-10s}
+CONCURRENCY=${CONCURRENCY:-50}
+MAX_RSS_MB=${MAX_RSS_MB:-40}
+
+cd "$(dirname "$0")/../.."
+if [[ ! -x /usr/bin/time ]]; then
+	echo "bench: GNU time is missing: apt-get install time" >&2
+	exit 2
+fi
+
+keep_work=${WORK:+1}
+WORK=${WORK:-$(mktemp -d -t steno-bench-batch-XXXXXX)}
+fake_pid=
+cleanup() {
+	if [[ -n $fake_pid ]]; then kill "$fake_pid" 2>/dev/null || true; fi
+	if [[ -z $keep_work ]]; then rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/bin"
+go build -o "$WORK/bin/batch" ./examples/batch
+go build -o "$WORK/bin/fakeapi" ./bench/batch/fakeapi
+go build -o "$WORK/bin/wavgen" ./bench/batch/wavgen
+
+echo "generating $FILES WAV files of $BYTES bytes in $WORK/audio ..."
+"$WORK/bin/wavgen" -dir "$WORK/audio" -n "$FILES" -bytes "$BYTES"
+on_disk_kb=$(du -sk "$WORK/audio" | cut -f1)
+
+"$WORK/bin/fakeapi" -rpm "$RPM" -window "$WINDOW" -latency "$LATENCY" >"$WORK/fakeapi.out" 2>"$WORK/fakeapi.err" &
+fake_pid=$!
+for _ in $(seq 100); do
+	[[ -s $WORK/fakeapi.out ]] && break
+	sleep 0.05
+done
+base_url=$(head -n1 "$WORK/fakeapi.out")
+echo "fake API at $base_url: $RPM requests per $WINDOW, $LATENCY latency"
+
+echo "running: batch -concurrency $CONCURRENCY -rpm 0 -json -out OUT AUDIO"
+status=0
+OPENAI_BASE_URL=$base_url OPENAI_API_KEY=sk-bench \
+	/usr/bin/time -v -o "$WORK/time.txt" \
+	"$WORK/bin/batch" -concurrency "$CONCURRENCY" -rpm 0 -json -out "$WORK/out" "$WORK/audio" \
+	>"$WORK/summary.json" 2>"$WORK/batch.log" || status=$?
+
+kill -TERM "$fake_pid"
+wait "$fake_pid" || true
+fake_pid=
+stats=$(sed -n 2p "$WORK/fakeapi.out")
+
+# field NAME JSON: the number after "NAME": in a flat JSON object.
+field() { grep -o "\"$1\": *[0-9.]*" <<<"$2" | head -n1 | sed 's/.*: *//'; }
+
+verify=$("$WORK/bin/wavgen" -verify -dir "$WORK/audio" -out "$WORK/out/audio" | tail -n1) || true
+rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): *//p' "$WORK/time.txt")
+wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): *//p' "$WORK/time.txt")
+chunked=$(field chunked "$stats")
+too_many=$(field rate_limited_429 "$stats")
+summary=$(tr -d '\n' <"$WORK/summary.json")
+
+echo
+echo "=== steno batch benchmark ==="
+echo "input:                  $FILES files, $((on_disk_kb / 1024)) MiB on disk (real bytes, not sparse)"
+echo "API:                    $RPM requests per $WINDOW, $LATENCY latency, chunked uploads refused (400)"
+echo "batch exit status:      $status"
+echo "batch summary:          done $(field done "$summary"), failed $(field failed "$summary"), requests $(field requests "$summary"), retries $(field retries "$summary"), 429s seen $(field rate_limited "$summary"), $(field elapsed_seconds "$summary") s"
+echo "transcripts:            $verify"
+echo "fake API received:      $(field requests "$stats") requests, by status $(grep -o '"by_status": *{[^}]*}' <<<"$stats" | sed 's/"by_status": *//'), $(field bytes_received "$stats") bytes"
+echo "chunked requests:       $chunked"
+echo "429 responses:          $too_many"
+echo "most in flight at once: $(field max_in_flight "$stats")"
+printf "%-24s%s\n" "most in any $WINDOW:" "$(field max_sent_in_window "$stats") sent (budget $RPM)"
+echo "wall time:              $wall"
+echo "peak RSS of batch:      $((rss_kb / 1024)) MiB ($rss_kb kB; target < $MAX_RSS_MB MiB)"
+
+fail=0
+[[ $status -eq 0 ]] || { echo "FAIL: batch exited $status; its log:"; tail -n 20 "$WORK/batch.log"; fail=1; }
+[[ $verify == "$FILES/$FILES transcripts present and correct" ]] || { echo "FAIL: transcripts"; fail=1; }
+[[ $chunked -eq 0 ]] || { echo "FAIL: chunked requests"; fail=1; }
+[[ $too_many -eq 0 ]] || { echo "FAIL: 429s"; fail=1; }
+[[ $rss_kb -lt $((MAX_RSS_MB * 1024)) ]] || { echo "FAIL: peak RSS"; fail=1; }
+if [[ $fail -eq 0 ]]; then echo "PASS"; fi
+exit $fail

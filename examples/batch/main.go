@@ -1,0 +1,323 @@
+// Command batch transcribes many audio files at once through an
+// OpenAI-compatible speech-to-text API, within the account's rate limit,
+// writing each transcript the moment it arrives; a re-run skips what is
+// done. It is the program to run first:
+//
+//	go run ./examples/batch -simulate             # no API key: a simulated API and demo clips
+//	go run ./examples/batch -dry-run recordings/  # count and estimate, send nothing
+//	go run ./examples/batch recordings/ calls/x.mp3
+//
+// Usage:
+//
+//	batch [flags] PATH...
+//
+// Each PATH is a file or a directory. A file named on the command line is
+// always sent (one that is not audio fails with a clear error); directories
+// are searched recursively for files with an audio extension (flac m4a mp3
+// mp4 mpeg mpga oga ogg wav webm), whose content is then checked before it is
+// sent. A file found under a directory D is written to
+// OUT/<D's name>/<path under D> with the format's extension, so
+// "batch recordings/" writes transcripts/recordings/sub/a.txt.
+//
+// It reads OPENAI_API_KEY (needed for OpenAI's own API, unless -simulate) and
+// OPENAI_BASE_URL (default https://api.openai.com/v1).
+//
+// Exit status: 0 when every file is done (or was already), 1 when some
+// failed, 2 for a usage error, 3 when the batch was aborted (the account's
+// quota is exhausted, the key or model was refused, or the -max-cost budget
+// was reached), 130 when interrupted (Ctrl-C, SIGTERM). After 1, 3 or 130,
+// running the same command again sends only what is not done yet.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/steno-go/steno/ratelimit"
+	"github.com/steno-go/steno/transcribe"
+	"github.com/steno-go/steno/transcribe/transcribetest"
+)
+
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitFailed      = 1   // some jobs failed, or the batch could not start
+	exitUsage       = 2   // bad flags or arguments, no API key
+	exitAborted     = 3   // quota exhausted, key or model refused, budget reached
+	exitInterrupted = 130 // SIGINT or SIGTERM, as shells report a SIGINT
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second Ctrl-C kills at once
+	}()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// config is what the command line asks for.
+type config struct {
+	paths       []string
+	out         string
+	req         transcribe.Request
+	concurrency int
+	rpm         int
+	maxCost     float64
+	dryRun      bool
+	simulate    bool
+	json        bool
+}
+
+const usageText = `usage: batch [flags] PATH...
+
+Transcribes audio files and directories (searched recursively) into -out,
+at most -concurrency at once and within the API's rate limit. A re-run
+skips what is done. Try it with no API key: batch -simulate
+
+environment:
+  OPENAI_API_KEY   the API key (not needed with -simulate, nor for servers
+                   other than OpenAI's that need none)
+  OPENAI_BASE_URL  default https://api.openai.com/v1
+
+exit status: 0 all done (or already done); 1 some files failed; 2 usage
+error; 3 aborted (quota exhausted, key or model refused, -max-cost reached);
+130 interrupted. Finished transcripts are always kept.
+
+flags:
+`
+
+// formats are the accepted values of -format.
+var formats = []transcribe.ResponseFormat{transcribe.JSON, transcribe.Text, transcribe.SRT,
+	transcribe.VTT, transcribe.VerboseJSON, transcribe.DiarizedJSON}
+
+// parseFlags reads the command line; a non-negative code means stop with
+// it.
+func parseFlags(args []string, stderr io.Writer) (config, int) {
+	var c config
+	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	var format string
+	fs.StringVar(&c.out, "out", "transcripts", "directory the transcripts go to (created if missing)")
+	fs.StringVar(&format, "format", "json", "json | text | srt | vtt | verbose_json | diarized_json (json and text are written as .txt)")
+	fs.StringVar(&c.req.Model, "model", transcribe.DefaultModel, "model")
+	fs.StringVar(&c.req.Language, "language", "", "ISO-639-1 language of the audio, e.g. en (default: detected)")
+	fs.StringVar(&c.req.Prompt, "prompt", "", "text to guide the transcripts' style or vocabulary")
+	fs.Float64Var(&c.req.Temperature, "temperature", 0, "sampling temperature, 0 to 1")
+	fs.IntVar(&c.concurrency, "concurrency", 8, "at most this many requests in flight")
+	fs.IntVar(&c.rpm, "rpm", 0, "requests-per-minute budget to start from (0: learn it from the server's headers)")
+	fs.Float64Var(&c.maxCost, "max-cost", 0, "stop before the estimated spend passes this many US dollars (0: no cap)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "check, count and estimate the cost; send nothing")
+	fs.BoolVar(&c.simulate, "simulate", false, "use a built-in simulated API (no key, no network); with no PATH, transcribe generated demo clips")
+	fs.BoolVar(&c.json, "json", false, "at the end, print a JSON summary on stdout")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, exitOK
+		}
+		return c, exitUsage
+	}
+	c.paths = fs.Args()
+	c.req.ResponseFormat = transcribe.ResponseFormat(format)
+	var problems []string
+	if !containsFormat(c.req.ResponseFormat) {
+		problems = append(problems, fmt.Sprintf("-format %q: want json, text, srt, vtt, verbose_json or diarized_json", format))
+	}
+	if c.concurrency < 1 {
+		problems = append(problems, fmt.Sprintf("-concurrency %d: want at least 1", c.concurrency))
+	}
+	if c.rpm < 0 {
+		problems = append(problems, fmt.Sprintf("-rpm %d: want 0 (learn from the server) or more", c.rpm))
+	}
+	if !(c.maxCost >= 0) { // catches NaN too
+		problems = append(problems, fmt.Sprintf("-max-cost %v: want 0 (no cap) or more", c.maxCost))
+	}
+	if !(c.req.Temperature >= 0 && c.req.Temperature <= 1) {
+		problems = append(problems, fmt.Sprintf("-temperature %v: want 0 to 1", c.req.Temperature))
+	}
+	if c.out == "" {
+		problems = append(problems, "-out: want a directory")
+	}
+	if _, ok := transcribe.DefaultPricePerMinute[c.req.Model]; c.maxCost > 0 && !ok {
+		problems = append(problems, fmt.Sprintf("-max-cost: no price known for model %q, so no cost can be estimated", c.req.Model))
+	}
+	if len(c.paths) == 0 && !c.simulate {
+		problems = append(problems, "no PATH given (try -simulate for a demo)")
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "batch:", p)
+		}
+		fmt.Fprintln(stderr, "run 'batch -h' for help")
+		return c, exitUsage
+	}
+	return c, -1
+}
+
+func containsFormat(f transcribe.ResponseFormat) bool {
+	for _, g := range formats {
+		if f == g {
+			return true
+		}
+	}
+	return false
+}
+
+// run is the whole command, minus the process: tests drive it in-process.
+// It returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, code := parseFlags(args, stderr)
+	if code >= 0 {
+		return code
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	lim, err := ratelimit.New(limiterConfig(cfg))
+	if err != nil {
+		fmt.Fprintln(stderr, "batch:", err)
+		return exitUsage
+	}
+	opts := []transcribe.Option{transcribe.WithLimiter(lim)}
+	jobs := walkJobs(ctx, cfg.paths, cfg.out)
+	if cfg.simulate {
+		srv := transcribetest.NewServer(simulatedAPI)
+		defer srv.Close()
+		opts = append(opts, transcribe.WithBaseURL(srv.BaseURL()), transcribe.WithAPIKey("sk-simulated"))
+		fmt.Fprintf(stderr, "simulated API at %s: %d requests per %v (a scaled-down minute), %v latency\n",
+			srv.BaseURL(), simulatedAPI.RateLimit.Requests, simulatedAPI.RateLimit.Window, simulatedAPI.Latency)
+		if len(cfg.paths) == 0 {
+			dir, err := os.MkdirTemp("", "steno-demo-")
+			if err != nil {
+				fmt.Fprintln(stderr, "batch:", err)
+				return exitFailed
+			}
+			defer os.RemoveAll(dir)
+			demo, err := writeDemoClips(dir)
+			if err != nil {
+				fmt.Fprintln(stderr, "batch: writing demo clips:", err)
+				return exitFailed
+			}
+			jobs = demoJobs(demo)
+			fmt.Fprintf(stderr, "no PATH given: transcribing %d generated demo clips (tones and pauses, 2 to 7 s each)\n", len(demo))
+		}
+	} else if cfg.dryRun && os.Getenv("OPENAI_API_KEY") == "" {
+		opts = append(opts, transcribe.WithAPIKey("unused-by-dry-run")) // nothing is sent
+	}
+	client, err := transcribe.NewClient(opts...)
+	if err != nil {
+		if os.Getenv("OPENAI_API_KEY") == "" && strings.Contains(err.Error(), "no API key") {
+			fmt.Fprintln(stderr, "batch: OPENAI_API_KEY is not set: export it, or try 'batch -simulate' (no key needed)")
+		} else {
+			fmt.Fprintln(stderr, "batch:", err)
+		}
+		return exitUsage
+	}
+
+	var output *transcribe.OutputWriter
+	if _, statErr := os.Stat(cfg.out); !cfg.dryRun || statErr == nil {
+		// A dry run creates nothing, but knows what an existing
+		// output directory already holds.
+		if output, err = transcribe.NewOutputWriter(cfg.out); err != nil {
+			fmt.Fprintln(stderr, "batch:", err)
+			return exitFailed
+		}
+	}
+
+	budget := "the request budget is learned from the server's headers"
+	if cfg.rpm > 0 {
+		budget = fmt.Sprintf("starting from %d requests per minute", cfg.rpm)
+	}
+	if cfg.dryRun {
+		fmt.Fprintf(stderr, "dry run: checking and counting, nothing is sent (%s, %s)\n", cfg.req.Model, cfg.req.ResponseFormat)
+	} else {
+		fmt.Fprintf(stderr, "%s (%s) into %s: at most %d requests in flight; %s\n",
+			cfg.req.Model, cfg.req.ResponseFormat, cfg.out, cfg.concurrency, budget)
+	}
+
+	var disp display = newPlainDisplay(stderr)
+	if isTerminal(stderr) && !cfg.dryRun {
+		live := newLiveDisplay(stderr, lim)
+		disp = live
+		if len(cfg.paths) == 0 {
+			live.setTotal(demoClipCount)
+		} else {
+			counted := make(chan struct{})
+			go func() {
+				defer close(counted)
+				live.setTotal(countJobs(ctx, cfg.paths, cfg.out))
+			}()
+			defer func() { cancel(); <-counted }()
+		}
+	}
+
+	seq, err := client.BatchTranscribe(ctx, jobs, transcribe.BatchOptions{
+		Request:     cfg.req,
+		Concurrency: cfg.concurrency,
+		Output:      output,
+		MaxCostUSD:  cfg.maxCost,
+		DryRun:      cfg.dryRun,
+		Progress: func(e transcribe.Event) {
+			if e.Kind == transcribe.EventRetrying {
+				disp.retrying(e)
+			}
+		},
+	})
+	if err != nil {
+		disp.close()
+		fmt.Fprintln(stderr, "batch:", strings.TrimPrefix(err.Error(), "transcribe: "))
+		return exitUsage
+	}
+
+	start := time.Now()
+	sum := newSummary(cfg)
+	for r := range seq {
+		sum.add(ctx, r)
+		disp.finished(r, interrupted(ctx, r))
+	}
+	sum.finish(time.Since(start), lim.Snapshot(), ctx.Err() != nil)
+	disp.close()
+
+	sum.print(stderr)
+	if cfg.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(sum); err != nil {
+			fmt.Fprintln(stderr, "batch:", err)
+			return exitFailed
+		}
+	}
+	return sum.exitCode()
+}
+
+// limiterConfig is the shared limiter of the batch: -concurrency requests
+// in flight, and -rpm per minute when given (else learned from the
+// server).
+func limiterConfig(cfg config) ratelimit.Config {
+	c := ratelimit.Config{MaxInFlight: cfg.concurrency}
+	if cfg.rpm > 0 {
+		c.Requests = ratelimit.Limit{N: float64(cfg.rpm), Per: time.Minute}
+	}
+	return c
+}
+
+// simulatedAPI is the fake that -simulate runs: a 60-request "minute" of
+// 10 s, so that the limiter visibly learns and paces, and some latency.
+var simulatedAPI = transcribetest.Config{
+	RateLimit: transcribetest.RateLimit{Requests: 60, Window: 10 * time.Second},
+	Latency:   300 * time.Millisecond,
+}
