@@ -281,7 +281,17 @@ type hooks struct {
 // send uploads src to the endpoint, retrying what can succeed later, and
 // returns the transcription and the number of requests sent.
 func (c *Client) send(ctx context.Context, endpoint string, src *source, req Request, h hooks) (*Transcription, int, error) {
-	t, attempts, err := c.sendForm(ctx, endpoint, src, req, h)
+	form, size, err := c.form(endpoint, src, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	var t *Transcription
+	var attempts int
+	if size > MaxBodySize {
+		err = tooLarge(src, size) // SPLIT-WIP
+	} else {
+		t, attempts, err = c.sendForm(ctx, endpoint, src.name, form, req.format(), h)
+	}
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "transcribe: failed",
 			slog.String("file", src.name), slog.Int("attempts", attempts), slog.Any("error", err))
@@ -289,7 +299,8 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 	return t, attempts, err
 }
 
-func (c *Client) sendForm(ctx context.Context, endpoint string, src *source, req Request, h hooks) (*Transcription, int, error) {
+// form builds the request body for src and returns it with its length.
+func (c *Client) form(endpoint string, src *source, req Request) (*multipart.Form, int64, error) {
 	fields, err := req.fields(endpoint == "/audio/translations")
 	if err != nil {
 		return nil, 0, err
@@ -307,12 +318,19 @@ func (c *Client) sendForm(ctx context.Context, endpoint string, src *source, req
 	if err != nil {
 		return nil, 0, fmt.Errorf("transcribe: %w", err)
 	}
-	if size > MaxBodySize {
-		return nil, 0, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf(
-			"%w: %.1f MB of audio (%d bytes) makes a %d-byte request, over the API's limit of %d bytes (25 MiB)",
-			ErrFileTooLarge, float64(src.file.Size)/1e6, src.file.Size, size, MaxBodySize)}
-	}
+	return form, size, nil
+}
 
+// tooLarge is the error for a body over MaxBodySize that is sent anyway.
+func tooLarge(src *source, size int64) error {
+	return &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf(
+		"%w: %.1f MB of audio (%d bytes) makes a %d-byte request, over the API's limit of %d bytes (25 MiB)",
+		ErrFileTooLarge, float64(src.file.Size)/1e6, src.file.Size, size, MaxBodySize)}
+}
+
+// sendForm sends form, retrying what can succeed later, and returns the
+// transcription and the number of requests sent.
+func (c *Client) sendForm(ctx context.Context, endpoint, name string, form *multipart.Form, format ResponseFormat, h hooks) (*Transcription, int, error) {
 	var (
 		attempts   int
 		serverWait time.Duration // what the last failed attempt's server asked for
@@ -327,7 +345,7 @@ func (c *Client) sendForm(ctx context.Context, endpoint string, src *source, req
 		}
 		if !stop {
 			c.log.LogAttrs(ctx, slog.LevelInfo, "transcribe: retrying",
-				slog.String("file", src.name), slog.Int("attempt", attempts), slog.Duration("wait", wait), slog.Any("error", lastErr))
+				slog.String("file", name), slog.Int("attempt", attempts), slog.Duration("wait", wait), slog.Any("error", lastErr))
 			if h.onRetry != nil {
 				h.onRetry(attempts, wait, lastErr)
 			}
@@ -345,7 +363,7 @@ func (c *Client) sendForm(ctx context.Context, endpoint string, src *source, req
 	}
 	t, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (*Transcription, error) {
 		serverWait = 0
-		t, err := c.attempt(ctx, endpoint, form, req.format(), before, h.afterAttempt)
+		t, err := c.attempt(ctx, endpoint, form, format, before, h.afterAttempt)
 		lastErr = err
 		var apiErr *APIError
 		switch {
