@@ -288,7 +288,7 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 	var t *Transcription
 	var attempts int
 	if size > MaxBodySize {
-		err = tooLarge(src, size) // SPLIT-WIP
+		err = tooLarge(src, size)
 	} else {
 		t, attempts, err = c.sendForm(ctx, endpoint, src.name, form, req.format(), h)
 	}
