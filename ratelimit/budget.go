@@ -36,6 +36,7 @@ type budget struct {
 	source    string
 	limit     float64       // per window; 0 when unknown
 	window    time.Duration // 0 when unknown
+	preset    time.Duration // the configured window, preferred while the reports allow it
 	minWindow time.Duration // bounds on the window from the server's reports (see observe);
 	maxWindow time.Duration // maxWindow 0 means unbounded
 	remaining float64       // the server's last word; -1 when it never spoke
@@ -44,18 +45,24 @@ type budget struct {
 func newBudget(name string, l Limit, now time.Time) *budget {
 	b := &budget{name: name, pace: rate.NewLimiter(rate.Inf, 1), source: sourceNone, remaining: -1}
 	if l.N > 0 {
-		b.limit, b.window = l.N, l.Per
+		b.limit, b.window, b.preset = l.N, l.Per, l.Per
 		b.setRate(now, paceMargin*l.N/l.Per.Seconds(), sourceConfigured)
 	}
 	return b
 }
 
-// setRate paces b at r per second. Leaving rate.Inf starts a fresh bucket
-// (full: one request may go at once), as an unlimited one keeps no count.
+// setRate paces b at r per second. Leaving rate.Inf starts a fresh bucket,
+// as an unlimited one keeps no count: full when nothing was sent yet (a
+// configured budget), else empty, since requests left while nothing was
+// known.
 func (b *budget) setRate(now time.Time, r float64, source string) {
+	fresh := b.source == sourceNone && source == sourceConfigured
 	b.source = source
 	if b.pace.Limit() == rate.Inf {
 		b.pace = rate.NewLimiter(rate.Limit(r), b.pace.Burst())
+		if !fresh {
+			b.pace.ReserveN(now, b.pace.Burst())
+		}
 		return
 	}
 	b.pace.SetLimitAt(now, rate.Limit(r))
@@ -101,7 +108,7 @@ func (b *budget) observe(r Report, now time.Time) {
 			b.maxWindow = hi
 		}
 	}
-	window := pickWindow(b.minWindow, b.maxWindow)
+	window := pickWindow(b.minWindow, b.maxWindow, b.preset)
 	if window == 0 && b.source == sourceConfigured {
 		window = b.window // the server confirms or corrects the size, not yet the window
 	}
@@ -112,24 +119,29 @@ func (b *budget) observe(r Report, now time.Time) {
 	b.setRate(now, paceMargin*r.Limit/window.Seconds(), sourceLearned)
 }
 
-// pickWindow chooses the window the bounds lo ≤ W ≤ hi (hi 0: unbounded)
-// stand for: the shortest common window within them, give or take
-// windowSlack; else, bounded, the upper bound (the slower, safe pace);
-// else the common window above lo. 0 when nothing is known.
-func pickWindow(lo, hi time.Duration) time.Duration {
+// pickWindow chooses the window that the bounds lo ≤ W ≤ hi (hi 0:
+// unbounded) stand for, 0 when nothing is known:
+//   - the configured window (preset), if the bounds allow it;
+//   - else the shortest common window near lo (within windowSlack either
+//     way) that the bounds allow: servers count over common windows, and
+//     lo is exact when the report came just after a full budget lost one;
+//   - else lo itself. Pacing at the lower bound is the faster guess, and
+//     the one that corrects itself: if the window is longer, the budget
+//     drains, the reports' deficits grow and their bounds close in (while
+//     low remaining counts hold requests back). Pacing at a guess above
+//     the truth would leave the budget full and the reports no wiser.
+func pickWindow(lo, hi, preset time.Duration) time.Duration {
 	if lo <= 0 {
 		return 0
 	}
-	for _, w := range commonWindows {
-		if float64(lo) <= float64(w)*windowSlack && (hi == 0 || float64(w) <= float64(hi)*windowSlack) {
-			return w
-		}
+	allowed := func(w time.Duration) bool {
+		return float64(lo) <= float64(w)*windowSlack && (hi == 0 || float64(w) <= float64(hi)*windowSlack)
 	}
-	if hi > 0 {
-		return hi
+	if preset > 0 && allowed(preset) {
+		return preset
 	}
 	for _, w := range commonWindows {
-		if lo <= w {
+		if allowed(w) && float64(w) <= float64(lo)*windowSlack {
 			return w
 		}
 	}

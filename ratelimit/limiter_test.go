@@ -256,8 +256,11 @@ func TestWindowsAreInferred(t *testing.T) {
 		{"groq", []string{"14400", "14399", "6s", "6000", "5000", "10s"}, 24 * time.Hour, time.Minute, 14400, 6000, 1.0 / 6, 100},
 		{"rounded up reset", []string{"10000", "9999", "7ms", "", "", ""}, time.Minute, 0, 10000, 0, 10000.0 / 60, 0},
 		// 50 of 100 left, 45 minutes to refill: the window is 90 to
-		// 91.8 minutes (remaining may be 50.99), paced at the latter.
-		{"odd window", []string{"100", "50", "45m", "", "", ""}, 45 * time.Minute * 100 / 49, 0, 100, 0, 100.0 / (45 * 60 * 100 / 49), 0},
+		// 91.8 minutes (remaining may be 50.99), no common one: paced at
+		// the lower bound, which later reports would correct.
+		{"odd window", []string{"100", "50", "45m", "", "", ""}, 90 * time.Minute, 0, 100, 0, 100.0 / 5400, 0},
+		// 49 of 50 left, 40 ms to refill: at least 2 s, taken as 2 s.
+		{"short window", []string{"50", "49", "40ms", "", "", ""}, 2 * time.Second, 0, 50, 0, 25, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lim, _ := ratelimit.New(ratelimit.Config{})
@@ -391,5 +394,43 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	lim, _ := ratelimit.New(ratelimit.Config{})
 	if _, err := lim.Acquire(context.Background(), ratelimit.Cost{Tokens: -1}); err == nil {
 		t.Error("negative cost accepted")
+	}
+}
+
+// Windows that are not common ones (2 s here: a scaled-down minute) are
+// learned as they are, kept when configured, and the request sent before
+// anything was known counts against the first window.
+func TestUncommonWindows(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  ratelimit.Config
+	}{
+		{"configured", ratelimit.Config{MaxInFlight: 20, Requests: ratelimit.Limit{N: 20, Per: 2 * time.Second}}},
+		{"learned", ratelimit.Config{MaxInFlight: 20}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := transcribetest.NewHandler(transcribetest.Config{
+					RateLimit: transcribetest.RateLimit{Requests: 20, Window: 2 * time.Second},
+					Latency:   30 * time.Millisecond,
+				})
+				lim, _ := ratelimit.New(tc.cfg)
+				c := &http.Client{Transport: lim.Transport(h.Transport())}
+				start := time.Now()
+				var wg sync.WaitGroup
+				for range 100 {
+					wg.Go(func() { post(t, c) })
+				}
+				wg.Wait()
+				st, elapsed := h.Stats(), time.Since(start)
+				most := st.MaxInWindow(st.Sent, 2*time.Second)
+				used := 100 / (20 * elapsed.Seconds() / 2)
+				t.Logf("%s: %v, %.1f%% of the budget, at most %d in 2 s, %d 429s, window %v",
+					tc.name, elapsed, 100*used, most, st.ByStatus[429], lim.Snapshot().Requests.Window)
+				if st.ByStatus[429] != 0 || most > 20 || used < 0.95 || lim.Snapshot().Requests.Window != 2*time.Second {
+					t.Errorf("%d 429s, %d in one window, %.1f%% used, window %v", st.ByStatus[429], most, 100*used, lim.Snapshot().Requests.Window)
+				}
+			})
+		})
 	}
 }
