@@ -85,6 +85,7 @@ type Client struct {
 	maxRetryWait time.Duration
 	tempDir      string
 	limiter      *ratelimit.Limiter
+	split        SplitOptions
 }
 
 // An Option configures a Client. Options that can be given a wrong value
@@ -287,8 +288,8 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 	}
 	var t *Transcription
 	var attempts int
-	if size > MaxBodySize {
-		err = tooLarge(src, size)
+	if c.needsSplit(src, size) {
+		t, attempts, err = c.sendPieces(ctx, endpoint, src, req, h)
 	} else {
 		t, attempts, err = c.sendForm(ctx, endpoint, src.name, form, req.format(), h)
 	}

@@ -395,11 +395,7 @@ func TestBadInputIsRefusedBeforeSending(t *testing.T) {
 	os.WriteFile(empty, nil, 0o600)
 	notAudio := filepath.Join(dir, "notes.wav")
 	os.WriteFile(notAudio, []byte(strings.Repeat("just some text, not audio\n", 100)), 0o600)
-	huge := filepath.Join(dir, "huge.wav")
-	f, _ := os.Create(huge)
-	audio.WriteWAVHeader(f, 16000, 1, 16, 26<<20)
-	f.Truncate(26<<20 + 44) // sparse
-	f.Close()
+	huge := writeUnsplittable(t, dir, 26<<20)
 	wav := writeWAV(t, dir, "ok.wav", 1)
 
 	for _, tc := range []struct {
@@ -425,7 +421,7 @@ func TestBadInputIsRefusedBeforeSending(t *testing.T) {
 			_, err := c.TranscribeFile(context.Background(), notAudio, transcribe.Request{})
 			return err
 		}, transcribe.ErrInvalidAudio, "notes.wav"},
-		{"too large", func() error { _, err := c.TranscribeFile(context.Background(), huge, transcribe.Request{}); return err }, transcribe.ErrFileTooLarge, "27263020 bytes"},
+		{"too large", func() error { _, err := c.TranscribeFile(context.Background(), huge, transcribe.Request{}); return err }, transcribe.ErrFileTooLarge, "cannot be cut"},
 		{"nil reader", func() error { _, err := c.Transcribe(context.Background(), nil, transcribe.Request{}); return err }, transcribe.ErrNilReader, ""},
 		{"failing reader", func() error {
 			_, err := c.Transcribe(context.Background(), io.MultiReader(strings.NewReader("RIFF"), iotestErr{}), transcribe.Request{})
@@ -629,4 +625,22 @@ func TestClientsShareALimiter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeUnsplittable writes a WAV file of size bytes (sparse) whose samples
+// are ADPCM, which can be measured but not cut.
+func writeUnsplittable(t testing.TB, dir string, size int64) string {
+	t.Helper()
+	path := filepath.Join(dir, "adpcm.wav")
+	var h bytes.Buffer
+	audio.WriteWAVHeader(&h, 16000, 1, 8, size-44)
+	b := h.Bytes()
+	b[20] = 2 // WAVE_FORMAT_ADPCM
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -28,6 +28,7 @@ type Transcription struct {
 	Raw       []byte         // the response body
 	RequestID string         // the x-request-id header
 	Attempts  int            // HTTP requests made, retries included
+	Pieces    []Piece        // how the audio was cut, when it did not fit in one request
 }
 
 // Segment is a stretch of transcript with its time span. verbose_json fills

@@ -283,14 +283,19 @@ func TestBadInputsFailAlone(t *testing.T) {
 	os.WriteFile(empty, nil, 0o644)
 	notAudio := filepath.Join(dir, "notes.wav")
 	os.WriteFile(notAudio, []byte("hello, this is not audio at all"), 0o644)
-	big := filepath.Join(dir, "big.wav") // 30 MB, sparse: a WAV header, then a hole
-	f, err := os.Create(big)
-	if err != nil {
+	// 30 MB, sparse: the header of a WAV of ADPCM samples, which steno
+	// can measure but not cut, then a hole.
+	big := filepath.Join(dir, "big.wav")
+	var h bytes.Buffer
+	audio.WriteWAVHeader(&h, 16000, 1, 8, 30<<20-44)
+	adpcm := h.Bytes()
+	adpcm[20] = 2 // WAVE_FORMAT_ADPCM
+	if err := os.WriteFile(big, adpcm, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	audio.WriteWAVHeader(f, 16000, 1, 16, 30<<20-44)
-	f.Truncate(30 << 20)
-	f.Close()
+	if err := os.Truncate(big, 30<<20); err != nil {
+		t.Fatal(err)
+	}
 	regular := writeWAV(t, dir, "a.wav", time.Second)
 	under := filepath.Join(regular, "x.wav") // under a regular file: unreadable
 	missing := filepath.Join(dir, "missing.wav")

@@ -1,0 +1,166 @@
+package audio
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// ErrNeedsFFmpeg is returned (wrapped, with the format named) when audio
+// of a format Go does not decode is to be decoded and no ffmpeg executable
+// is on PATH.
+var ErrNeedsFFmpeg = errors.New("ffmpeg is needed but not on PATH")
+
+// FFmpegRate is the sample rate, in samples per second, of the audio that
+// decoders running ffmpeg yield.
+const FFmpegRate = 16000
+
+// lookFFmpeg finds the ffmpeg executable; tests replace it.
+var lookFFmpeg = func() (string, error) { return exec.LookPath("ffmpeg") }
+
+// ffmpegDecoder reads 16-bit mono PCM from an ffmpeg process.
+type ffmpegDecoder struct {
+	cmd    *exec.Cmd
+	out    *bufio.Reader
+	stderr *capped
+	cancel context.CancelFunc
+	rate   int
+	buf    []byte
+	n      int64  // bytes read
+	temp   string // a file to remove when done
+	err    error  // once the process is done: io.EOF or why it failed
+}
+
+// newFFmpegDecoder decodes the file r (of format f, size bytes) with
+// ffmpeg at FFmpegRate. An *os.File is given to ffmpeg by name; other
+// readers are piped to its standard input, except for MP4, whose index may
+// be at the end, out of a pipe's reach: that is copied to a temporary
+// file first, removed on Close.
+func newFFmpegDecoder(ctx context.Context, f Format, r io.ReaderAt, size int64) (Decoder, error) {
+	if file, ok := r.(*os.File); ok {
+		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() && st.Size() == size {
+			return startFFmpeg(ctx, f, file.Name(), nil, "", FFmpegRate)
+		}
+	}
+	if f != MP4 {
+		return startFFmpeg(ctx, f, "pipe:0", io.NewSectionReader(r, 0, size), "", FFmpegRate)
+	}
+	if _, err := lookFFmpeg(); err != nil {
+		return nil, fmt.Errorf("audio: decoding %s: %w", strings.ToUpper(string(f)), ErrNeedsFFmpeg)
+	}
+	tmp, err := os.CreateTemp("", "steno-*.mp4")
+	if err != nil {
+		return nil, fmt.Errorf("audio: %w", err)
+	}
+	_, err = io.Copy(tmp, io.NewSectionReader(r, 0, size))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	var d *ffmpegDecoder
+	if err == nil {
+		d, err = startFFmpeg(ctx, f, tmp.Name(), nil, "", FFmpegRate)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("audio: %w", err)
+	}
+	d.temp = tmp.Name()
+	return d, nil
+}
+
+// startFFmpeg starts ffmpeg decoding input (a file name, or "pipe:0" to
+// read stdin) of format f (named in errors; inFormat, if set, is given to
+// ffmpeg's -f) to mono PCM at rate.
+func startFFmpeg(ctx context.Context, f Format, input string, stdin io.Reader, inFormat string, rate int) (*ffmpegDecoder, error) {
+	path, err := lookFFmpeg()
+	if err != nil {
+		return nil, fmt.Errorf("audio: decoding %s: %w", strings.ToUpper(string(f)), ErrNeedsFFmpeg)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	args := []string{"-hide_banner", "-loglevel", "error"}
+	if stdin == nil {
+		args = append(args, "-nostdin")
+	}
+	if inFormat != "" {
+		args = append(args, "-f", inFormat)
+	}
+	args = append(args, "-i", input, "-map", "0:a:0", "-ac", "1", "-ar", fmt.Sprint(rate), "-f", "s16le", "pipe:1")
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdin = stdin
+	d := &ffmpegDecoder{cmd: cmd, stderr: &capped{max: 2 << 10}, cancel: cancel, rate: rate, buf: make([]byte, 32<<10)}
+	cmd.Stderr = d.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("audio: ffmpeg: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return nil, fmt.Errorf("audio: ffmpeg: %w", err)
+	}
+	d.out = bufio.NewReaderSize(out, 32<<10)
+	return d, nil
+}
+
+func (d *ffmpegDecoder) SampleRate() int { return d.rate }
+
+func (d *ffmpegDecoder) Read(p []float32) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	n, err := io.ReadFull(d.out, d.buf[:min(2*len(p), len(d.buf))])
+	d.n += int64(n)
+	if err != nil {
+		d.wait()
+	}
+	if n/2 == 0 && d.err != nil {
+		return 0, d.err
+	}
+	return mixDown(p, d.buf[:n-n%2], 1, 16, false), nil
+}
+
+// wait ends the process and sets d.err to io.EOF if ffmpeg succeeded, else
+// to its error.
+func (d *ffmpegDecoder) wait() {
+	if d.err != nil {
+		return
+	}
+	d.err = io.EOF
+	err := d.cmd.Wait()
+	msg := strings.TrimSpace(d.stderr.String())
+	if err != nil {
+		d.err = fmt.Errorf("audio: ffmpeg: %w: %s", err, msg)
+	} else if d.n == 0 && msg != "" { // ffmpeg may exit 0 having decoded nothing
+		d.err = fmt.Errorf("audio: ffmpeg: %s", msg)
+	}
+	d.cancel()
+	if d.temp != "" {
+		os.Remove(d.temp)
+	}
+}
+
+// Close kills ffmpeg if it is still running and waits for it.
+func (d *ffmpegDecoder) Close() error {
+	if d.err == nil {
+		d.cancel()
+		d.wait()
+		d.err = errors.New("audio: decoder closed")
+	}
+	return nil
+}
+
+// capped is a writer that keeps the first max bytes written to it.
+type capped struct {
+	strings.Builder
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.Builder.Write(p[:min(len(p), max(c.max-c.Len(), 0))])
+	return len(p), nil
+}

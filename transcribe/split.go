@@ -1,0 +1,207 @@
+package transcribe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/steno-go/steno/internal/audio"
+	"github.com/steno-go/steno/multipart"
+)
+
+// SplitOptions sets how the client cuts audio that does not fit in one
+// request. Files over the API's size limit are always cut, at silences
+// where the audio has them; pieces are byte ranges of the original (WAV and
+// MP3: no re-encoding), transcribed in parallel through the client's
+// limiter, and stitched back: text joined, timestamps shifted, the overlap
+// of cuts made where no silence was found removed, srt and vtt rendered
+// from the stitched segments.
+type SplitOptions struct {
+	// MaxBytes is the largest piece, in bytes of audio; default
+	// DefaultMaxPieceBytes, which leaves room for the request's framing.
+	// Files larger than MaxBytes are cut: set it for servers with a lower
+	// limit than OpenAI's (LocalAI's is 15 MB).
+	MaxBytes int64
+	// MaxDuration, when set, also cuts files longer than it, even if they
+	// fit: the pieces are transcribed in parallel, so a long file comes
+	// back sooner.
+	MaxDuration time.Duration
+	// ChainPrompts sends each piece with the end of the previous piece's
+	// transcript as its prompt (OpenAI's advice for continuity of style and
+	// spelling across pieces; the model reads the last 224 tokens). Pieces
+	// then run one after the other, so a long file takes longer; by
+	// default they run in parallel and each piece keeps Request.Prompt.
+	ChainPrompts bool
+}
+
+// DefaultMaxPieceBytes is the default largest piece: 24 MiB of audio, which
+// with the multipart framing stays under MaxBodySize.
+const DefaultMaxPieceBytes = audio.DefaultMaxPieceBytes
+
+// promptTailChars is how much of the previous piece's text a chained prompt
+// carries: about the 224 tokens a model reads, at ~4 characters a token.
+const promptTailChars = 900
+
+// WithSplitting sets how files that do not fit in one request are cut.
+func WithSplitting(o SplitOptions) Option {
+	return func(c *Client) error {
+		if o.MaxBytes < 0 || o.MaxDuration < 0 {
+			return errors.New("transcribe: negative split size or duration")
+		}
+		if o.MaxBytes > 0 && o.MaxBytes < 64<<10 {
+			return fmt.Errorf("transcribe: split pieces of %d bytes are too small", o.MaxBytes)
+		}
+		c.split = o
+		return nil
+	}
+}
+
+// Piece is one of the pieces a file was cut into, so that a caller can
+// audit the cuts.
+type Piece struct {
+	Start, End float64 // seconds in the original audio
+	Bytes      int64
+	Silence    bool    // the cut before it fell in a silence (false for the first piece)
+	Overlap    float64 // seconds shared with the previous piece, when no silence was found
+}
+
+// needsSplit reports whether src must be cut before it is sent: its body
+// would pass MaxBodySize, it is larger than SplitOptions.MaxBytes, or
+// longer than SplitOptions.MaxDuration.
+func (c *Client) needsSplit(src *source, bodySize int64) bool {
+	if bodySize > MaxBodySize || (c.split.MaxBytes > 0 && src.file.Size > c.split.MaxBytes) {
+		return true
+	}
+	if c.split.MaxDuration <= 0 {
+		return false
+	}
+	info, err := audio.Probe(src.readerAt(), src.file.Size)
+	return err == nil && info.Duration > c.split.MaxDuration
+}
+
+// sendPieces cuts src, sends its pieces and stitches their transcripts.
+func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, req Request, h hooks) (*Transcription, int, error) {
+	if req.format() == DiarizedJSON {
+		return nil, 0, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w: %s cannot be stitched from pieces", ErrFileTooLarge, DiarizedJSON)}
+	}
+	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, audio.PlanOptions{MaxBytes: c.split.MaxBytes, MaxDuration: c.split.MaxDuration})
+	if err != nil {
+		return nil, 0, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w, and it cannot be cut: %w", ErrFileTooLarge, err)}
+	}
+	c.log.InfoContext(ctx, "transcribe: cutting", "file", src.name, "pieces", len(pieces))
+
+	// Each piece comes back with timestamps when the model gives them, so
+	// that they can be shifted and overlaps removed.
+	pieceReq := req
+	pieceReq.ResponseFormat = JSON
+	if req.model() == "whisper-1" || req.format() == VerboseJSON || req.format() == SRT || req.format() == VTT {
+		pieceReq.ResponseFormat = VerboseJSON
+		if endpoint == "/audio/transcriptions" {
+			pieceReq.TimestampGranularities = []Granularity{GranularityWord, GranularitySegment}
+		}
+	}
+
+	parts := make([]part, len(pieces))
+	attempts := make([]int, len(pieces))
+	send := func(ctx context.Context, i int, r Request) error {
+		p := pieces[i]
+		sub := &source{
+			name:     fmt.Sprintf("%s (piece %d of %d)", src.name, i+1, len(pieces)),
+			filename: pieceName(src.filename, i),
+			format:   p.Format,
+			file:     multipart.File{Size: p.Size, Open: p.Open},
+			close:    func() error { return nil },
+		}
+		form, size, err := c.form(endpoint, sub, r)
+		if err != nil {
+			return err
+		}
+		if size > MaxBodySize {
+			return tooLarge(sub, size)
+		}
+		t, n, err := c.sendForm(ctx, endpoint, sub.name, form, r.format(), h)
+		attempts[i] = n
+		if err != nil {
+			return err
+		}
+		// After a cut in a pause, what the pieces share (an MP3 piece's
+		// pre-roll) is silence: nothing to de-duplicate.
+		overlap := p.Overlap
+		if p.Silence {
+			overlap = 0
+		}
+		parts[i] = part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
+		return nil
+	}
+	if c.split.ChainPrompts {
+		r := pieceReq
+		for i := range pieces {
+			if i > 0 {
+				r.Prompt = promptTail(parts[i-1].t.Text)
+			}
+			if err = send(ctx, i, r); err != nil {
+				break
+			}
+		}
+	} else {
+		err = eachPiece(ctx, len(pieces), func(ctx context.Context, i int) error { return send(ctx, i, pieceReq) })
+	}
+	total := 0
+	for _, n := range attempts {
+		total += n
+	}
+	if err != nil {
+		return nil, total, err
+	}
+	t, err := reassemble(parts, req.format())
+	if err != nil {
+		return nil, total, err
+	}
+	t.Attempts = total
+	for _, p := range pieces {
+		t.Pieces = append(t.Pieces, Piece{Start: p.Start.Seconds(), End: p.End.Seconds(), Bytes: p.Size, Silence: p.Silence, Overlap: p.Overlap.Seconds()})
+	}
+	return t, total, nil
+}
+
+// eachPiece runs f for 0..n-1 at once; the first error cancels the rest
+// and is returned.
+func eachPiece(ctx context.Context, n int, f func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i := range n {
+		wg.Go(func() {
+			if err := f(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel(err) })
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// pieceName names piece i of a file sent as name: "talk.part02.mp3".
+func pieceName(name string, i int) string {
+	ext := filepath.Ext(name)
+	return fmt.Sprintf("%s.part%02d%s", strings.TrimSuffix(name, ext), i+1, ext)
+}
+
+// promptTail returns the end of text, cut at a word boundary, for a chained
+// prompt.
+func promptTail(text string) string {
+	if len(text) <= promptTailChars {
+		return text
+	}
+	tail := text[len(text)-promptTailChars:]
+	if i := strings.IndexByte(tail, ' '); i >= 0 {
+		tail = tail[i+1:]
+	}
+	return strings.ToValidUTF8(tail, "")
+}
