@@ -16,10 +16,11 @@ import (
 // SplitOptions sets how the client cuts audio that does not fit in one
 // request. Files over the API's size limit are always cut, at silences
 // where the audio has them; pieces are byte ranges of the original (WAV and
-// MP3: no re-encoding), transcribed in parallel through the client's
-// limiter, and stitched back: text joined, timestamps shifted, the overlap
-// of cuts made where no silence was found removed, srt and vtt rendered
-// from the stitched segments.
+// MP3: no re-encoding; other formats are re-encoded to FLAC by ffmpeg, see
+// Shrink), transcribed in parallel through the client's limiter, and
+// stitched back: text joined, timestamps shifted, the overlap of cuts made
+// where no silence was found removed, srt and vtt rendered from the
+// stitched segments.
 type SplitOptions struct {
 	// MaxBytes is the largest piece, in bytes of audio; default
 	// DefaultMaxPieceBytes, which leaves room for the request's framing.
@@ -36,6 +37,14 @@ type SplitOptions struct {
 	// then run one after the other, so a long file takes longer; by
 	// default they run in parallel and each piece keeps Request.Prompt.
 	ChainPrompts bool
+	// Shrink re-encodes a WAV or MP3 file that must be cut to 16 kHz mono
+	// FLAC first, when ffmpeg is on PATH: what Whisper hears anyway (it
+	// resamples every input to 16 kHz mono), often small enough to need no
+	// cut (a 44.1 kHz stereo WAV shrinks about tenfold). It costs running
+	// ffmpeg over the whole file and a temporary file of the result (see
+	// WithTempDir). Other formats (FLAC, Ogg, M4A, WebM) are always
+	// re-encoded this way to be cut, and need ffmpeg for it.
+	Shrink bool
 }
 
 // DefaultMaxPieceBytes is the default largest piece: 24 MiB of audio, which
@@ -88,10 +97,16 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 	if req.format() == DiarizedJSON {
 		return nil, 0, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w: %s cannot be stitched from pieces", ErrFileTooLarge, DiarizedJSON)}
 	}
-	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, audio.PlanOptions{MaxBytes: c.split.MaxBytes, MaxDuration: c.split.MaxDuration})
+	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, audio.PlanOptions{
+		MaxBytes: c.split.MaxBytes, MaxDuration: c.split.MaxDuration, Shrink: c.split.Shrink, TempDir: c.tempDir,
+	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err()
+		}
 		return nil, 0, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w, and it cannot be cut: %w", ErrFileTooLarge, err)}
 	}
+	defer audio.Release(pieces)
 	c.log.InfoContext(ctx, "transcribe: cutting", "file", src.name, "pieces", len(pieces))
 
 	// Each piece comes back with timestamps when the model gives them, so
@@ -111,7 +126,7 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 		p := pieces[i]
 		sub := &source{
 			name:     fmt.Sprintf("%s (piece %d of %d)", src.name, i+1, len(pieces)),
-			filename: pieceName(src.filename, i),
+			filename: pieceName(src.filename, i, p.Format),
 			format:   p.Format,
 			file:     multipart.File{Size: p.Size, Open: p.Open},
 			close:    func() error { return nil },
@@ -187,10 +202,15 @@ func eachPiece(ctx context.Context, n int, f func(context.Context, int) error) e
 	return first
 }
 
-// pieceName names piece i of a file sent as name: "talk.part02.mp3".
-func pieceName(name string, i int) string {
+// pieceName names piece i, of format f, of a file sent as name:
+// "talk.part02.mp3"; "talk.part02.flac" when talk.m4a was re-encoded.
+func pieceName(name string, i int, f audio.Format) string {
 	ext := filepath.Ext(name)
-	return fmt.Sprintf("%s.part%02d%s", strings.TrimSuffix(name, ext), i+1, ext)
+	base := fmt.Sprintf("%s.part%02d", strings.TrimSuffix(name, ext), i+1)
+	if f.Filename(name) != name {
+		return f.Filename(base)
+	}
+	return base + ext
 }
 
 // promptTail returns the end of text, cut at a word boundary, for a chained

@@ -334,3 +334,84 @@ func TestSplitWithoutPauses(t *testing.T) {
 	}
 	checkWords(t, rec, tr, 0.05)
 }
+
+// needFFmpeg skips the test when ffmpeg is missing, except under CI=true,
+// whose .ci/run installs it.
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI installs ffmpeg")
+		}
+		t.Skip("ffmpeg is not installed")
+	}
+}
+
+// ffmpegConvert converts the audio file in to out with ffmpeg args.
+func ffmpegConvert(t *testing.T, in, out string, args ...string) {
+	t.Helper()
+	args = append(append([]string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", in}, args...), out)
+	if msg, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, msg)
+	}
+}
+
+// An M4A file over the limit is re-encoded to FLAC by ffmpeg and cut in
+// its pauses; the pieces go as .flac files.
+func TestSplitM4A(t *testing.T) {
+	needFFmpeg(t)
+	rec := newRecording(16000, 3*time.Minute, 5)
+	dir := t.TempDir()
+	m4a := filepath.Join(dir, "talk.m4a")
+	ffmpegConvert(t, rec.writeWAV(t, dir), m4a, "-ac", "2", "-ar", "44100", "-b:a", "192k")
+	var mu sync.Mutex
+	var names []string
+	c, _ := newClient(t, transcribetest.Config{Transcriber: func(ctx context.Context, a *transcribetest.Audio) (*transcribetest.Transcript, error) {
+		mu.Lock()
+		names = append(names, a.Filename)
+		mu.Unlock()
+		return hearWords(ctx, a)
+	}}, transcribe.WithSplitting(transcribe.SplitOptions{MaxBytes: 1 << 20}), transcribe.WithTempDir(t.TempDir()))
+	tr, err := c.TranscribeFile(context.Background(), m4a, transcribe.Request{
+		ResponseFormat: transcribe.VerboseJSON, TimestampGranularities: []transcribe.Granularity{transcribe.GranularityWord},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWords(t, rec, tr, 0.05)
+	if len(tr.Pieces) < 3 || len(names) != len(tr.Pieces) {
+		t.Fatalf("%d pieces, %d requests", len(tr.Pieces), len(names))
+	}
+	for i, p := range tr.Pieces {
+		if i > 0 && (!p.Silence || !rec.inPause(p.Start)) {
+			t.Errorf("piece %d starts at %.3f s, not in a pause", i, p.Start)
+		}
+	}
+	for _, n := range names {
+		if !strings.HasPrefix(n, "talk.part") || !strings.HasSuffix(n, ".flac") {
+			t.Errorf("a piece was sent as %q", n)
+		}
+	}
+}
+
+// Shrink: a WAV over the limit is re-encoded to 16 kHz mono FLAC, which
+// fits in one request.
+func TestSplitShrink(t *testing.T) {
+	needFFmpeg(t)
+	rec := newRecording(16000, 40*time.Second, 6)
+	dir := t.TempDir()
+	stereo := filepath.Join(dir, "stereo.wav")
+	ffmpegConvert(t, rec.writeWAV(t, dir), stereo, "-ac", "2", "-ar", "44100")
+	c, srv := newClient(t, transcribetest.Config{Transcriber: hearWords},
+		transcribe.WithSplitting(transcribe.SplitOptions{MaxBytes: 2 << 20, Shrink: true}))
+	tr, err := c.TranscribeFile(context.Background(), stereo, transcribe.Request{
+		ResponseFormat: transcribe.VerboseJSON, TimestampGranularities: []transcribe.Granularity{transcribe.GranularityWord},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWords(t, rec, tr, 0.05)
+	if st, _ := os.Stat(stereo); st.Size() < 6<<20 || len(tr.Pieces) != 1 || srv.Stats().Requests != 1 {
+		t.Fatalf("%d pieces, %d requests", len(tr.Pieces), srv.Stats().Requests)
+	}
+}

@@ -25,58 +25,70 @@ var lookFFmpeg = func() (string, error) { return exec.LookPath("ffmpeg") }
 
 // ffmpegDecoder reads 16-bit mono PCM from an ffmpeg process.
 type ffmpegDecoder struct {
-	cmd    *exec.Cmd
-	out    *bufio.Reader
-	stderr *capped
-	cancel context.CancelFunc
-	rate   int
-	buf    []byte
-	n      int64  // bytes read
-	temp   string // a file to remove when done
-	err    error  // once the process is done: io.EOF or why it failed
+	cmd     *exec.Cmd
+	out     *bufio.Reader
+	stderr  *capped
+	cancel  context.CancelFunc
+	rate    int
+	buf     []byte
+	n       int64  // bytes read
+	cleanup func() // removes a temporary input, if any, when done
+	err     error  // once the process is done: io.EOF or why it failed
 }
 
 // newFFmpegDecoder decodes the file r (of format f, size bytes) with
-// ffmpeg at FFmpegRate. An *os.File is given to ffmpeg by name; other
-// readers are piped to its standard input, except for MP4, whose index may
-// be at the end, out of a pipe's reach: that is copied to a temporary
-// file first, removed on Close.
+// ffmpeg at FFmpegRate, reading it as ffmpegInput says.
 func newFFmpegDecoder(ctx context.Context, f Format, r io.ReaderAt, size int64) (Decoder, error) {
-	if file, ok := r.(*os.File); ok {
-		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() && st.Size() == size {
-			return startFFmpeg(ctx, f, file.Name(), nil, "", FFmpegRate)
-		}
-	}
-	if f != MP4 {
-		return startFFmpeg(ctx, f, "pipe:0", io.NewSectionReader(r, 0, size), "", FFmpegRate)
-	}
 	if _, err := lookFFmpeg(); err != nil {
 		return nil, fmt.Errorf("audio: decoding %s: %w", strings.ToUpper(string(f)), ErrNeedsFFmpeg)
 	}
-	tmp, err := os.CreateTemp("", "steno-*.mp4")
+	input, stdin, cleanup, err := ffmpegInput(f, r, size, "")
 	if err != nil {
-		return nil, fmt.Errorf("audio: %w", err)
+		return nil, err
+	}
+	d, err := startFFmpeg(ctx, f, input, stdin, "", FFmpegRate)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	d.cleanup = cleanup
+	return d, nil
+}
+
+// ffmpegInput returns how ffmpeg is to read the file r of format f: an
+// *os.File by its name; other readers from standard input, except MP4,
+// whose index may be at the end, out of a pipe's reach: that is copied to
+// a temporary file in dir first, which cleanup removes.
+func ffmpegInput(f Format, r io.ReaderAt, size int64, dir string) (input string, stdin io.Reader, cleanup func(), err error) {
+	cleanup = func() {}
+	if file, ok := r.(*os.File); ok {
+		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() && st.Size() == size {
+			return file.Name(), nil, cleanup, nil
+		}
+	}
+	if f != MP4 {
+		return "pipe:0", io.NewSectionReader(r, 0, size), cleanup, nil
+	}
+	tmp, err := os.CreateTemp(dir, "steno-*.mp4")
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("audio: %w", err)
 	}
 	_, err = io.Copy(tmp, io.NewSectionReader(r, 0, size))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	var d *ffmpegDecoder
-	if err == nil {
-		d, err = startFFmpeg(ctx, f, tmp.Name(), nil, "", FFmpegRate)
-	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("audio: %w", err)
+		return "", nil, nil, fmt.Errorf("audio: %w", err)
 	}
-	d.temp = tmp.Name()
-	return d, nil
+	return tmp.Name(), nil, func() { os.Remove(tmp.Name()) }, nil
 }
 
 // startFFmpeg starts ffmpeg decoding input (a file name, or "pipe:0" to
 // read stdin) of format f (named in errors; inFormat, if set, is given to
-// ffmpeg's -f) to mono PCM at rate.
-func startFFmpeg(ctx context.Context, f Format, input string, stdin io.Reader, inFormat string, rate int) (*ffmpegDecoder, error) {
+// ffmpeg's -f) to mono PCM at rate. Options in pre go before the input's
+// (a seek: "-ss", "12.5", "-t", "60").
+func startFFmpeg(ctx context.Context, f Format, input string, stdin io.Reader, inFormat string, rate int, pre ...string) (*ffmpegDecoder, error) {
 	path, err := lookFFmpeg()
 	if err != nil {
 		return nil, fmt.Errorf("audio: decoding %s: %w", strings.ToUpper(string(f)), ErrNeedsFFmpeg)
@@ -89,6 +101,7 @@ func startFFmpeg(ctx context.Context, f Format, input string, stdin io.Reader, i
 	if inFormat != "" {
 		args = append(args, "-f", inFormat)
 	}
+	args = append(args, pre...)
 	args = append(args, "-i", input, "-map", "0:a:0", "-ac", "1", "-ar", fmt.Sprint(rate), "-f", "s16le", "pipe:1")
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdin = stdin
@@ -139,8 +152,8 @@ func (d *ffmpegDecoder) wait() {
 		d.err = fmt.Errorf("audio: ffmpeg: %s", msg)
 	}
 	d.cancel()
-	if d.temp != "" {
-		os.Remove(d.temp)
+	if d.cleanup != nil {
+		d.cleanup()
 	}
 }
 

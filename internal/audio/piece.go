@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Piece is one part of a cut file: a standalone file of the same format
-// (except where noted on Plan).
+// Piece is one part of a cut file: a standalone file of the same format,
+// or of FLAC where the file was re-encoded (see Plan).
 type Piece struct {
 	Index int
 	// Start is where the piece's audio starts in the original, pre-roll
@@ -37,6 +37,8 @@ type Piece struct {
 	// Open returns the piece's bytes from the start. It may be called
 	// many times, concurrently; each reader must be closed.
 	Open func() (io.ReadCloser, error)
+
+	temp string // the temporary file Open reads, removed by Release
 }
 
 // section returns an Open function for bytes [off, off+n) of r, after

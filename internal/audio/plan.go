@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"time"
 )
 
@@ -21,6 +20,13 @@ type PlanOptions struct {
 	SearchWindow time.Duration // how far before a limit to look for silence; default 60 s
 	MinSilence   time.Duration // shortest pause to cut in; default 300 ms
 	Overlap      time.Duration // overlap of hard cuts (no silence found); default 2 s
+	// Shrink re-encodes a WAV or MP3 file that is over the limits to
+	// 16 kHz mono FLAC with ffmpeg, when it is on PATH, before cutting it
+	// (other formats always are): fewer pieces or none, at the cost of
+	// running ffmpeg over the whole file and of disk space for the result.
+	Shrink bool
+	// TempDir is where re-encoded audio is written; "" for os.TempDir.
+	TempDir string
 }
 
 // ErrCannotSplit is returned (wrapped) by Plan for a file that exceeds the
@@ -76,11 +82,13 @@ func (o PlanOptions) withDefaults() (PlanOptions, error) {
 // frames, without ID3 tags or a Xing/Info frame, each piece after the
 // first starting a few frames early (PreRoll) so that it decodes from its
 // cut on; go-mp3 decodes the windows (ffmpeg for MPEG-2.5, without which
-// all its cuts are hard ones). Other formats are not split yet: a file of
-// them over the limits gets an error wrapping ErrCannotSplit.
+// all its cuts are hard ones). Other formats (and WAV or MP3 with Shrink)
+// are re-encoded by ffmpeg to 16 kHz mono FLAC and cut in that (see
+// transcode.go): their pieces are temporary files, which Release removes.
 //
 // Errors wrap ErrNotAudio, ErrBadWAV, ErrBadMP3, ErrCannotSplit (with
-// ErrUnsupportedWAV for a WAV of another codec), or a read error of r's.
+// ErrUnsupportedWAV for a WAV of another codec, ErrNeedsFFmpeg for another
+// format without ffmpeg), an ffmpeg failure, or a read error of r's.
 // An empty data chunk or a file of no frames comes back as one piece. A
 // file shorter than MinSilence cannot be cut in a pause, but only a file
 // over the limits is cut at all.
@@ -104,6 +112,11 @@ func Plan(ctx context.Context, r io.ReaderAt, size int64, opts PlanOptions) ([]P
 			return []Piece{{End: info.Duration, Size: size, Format: info.Format, Open: section(r, nil, 0, size)}}, nil
 		}
 	}
+	if opts.Shrink && (f == WAV || f == MP3) {
+		if _, err := lookFFmpeg(); err == nil {
+			return planFFmpeg(ctx, r, size, f, opts)
+		}
+	}
 	switch f {
 	case WAV:
 		return planWAV(ctx, r, size, opts)
@@ -113,7 +126,7 @@ func Plan(ctx context.Context, r io.ReaderAt, size int64, opts PlanOptions) ([]P
 		_, err := Probe(r, size)
 		return nil, err
 	}
-	return nil, fmt.Errorf("audio: %w: splitting %s is not supported yet", ErrCannotSplit, strings.ToUpper(string(f)))
+	return planFFmpeg(ctx, r, size, f, opts)
 }
 
 // durSamples returns the number of samples in d at rate, rounded down.

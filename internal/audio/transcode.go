@@ -1,0 +1,199 @@
+package audio
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Formats that Go does not cut (FLAC, Ogg, MP4/M4A, WebM), and WAV or MP3
+// when PlanOptions.Shrink is set, are re-encoded by ffmpeg to 16 kHz mono
+// 16-bit FLAC, in a temporary file: what Whisper hears (it resamples every
+// input to 16 kHz mono), at a fraction of the size (a 44.1 kHz stereo WAV
+// shrinks about tenfold). If that fits the limits it is the one piece;
+// otherwise each cut is found in the re-encoded audio as for WAV (ffmpeg
+// decodes only the search window before each limit) and each piece is
+// encoded to a FLAC file of its own, sample-exact. A piece's length is
+// chosen from the file's average bytes per second with a margin; a piece
+// that still comes out too large (FLAC's rate follows the content) is
+// encoded again, shorter.
+
+// flacMargin is the fraction of MaxBytes a FLAC piece aims at.
+const flacMargin = 0.9
+
+// planFFmpeg re-encodes the file r (of format f) and cuts the result.
+func planFFmpeg(ctx context.Context, r io.ReaderAt, size int64, f Format, o PlanOptions) (_ []Piece, err error) {
+	if _, err := lookFFmpeg(); err != nil {
+		return nil, fmt.Errorf("audio: %w: %s: %w", ErrCannotSplit, strings.ToUpper(string(f)), ErrNeedsFFmpeg)
+	}
+	input, stdin, cleanup, err := ffmpegInput(f, r, size, o.TempDir)
+	if err != nil {
+		return nil, err
+	}
+	whole, err := encodeFLAC(ctx, f, input, stdin, o.TempDir)
+	cleanup()
+	if err != nil && ctx.Err() == nil {
+		err = fmt.Errorf("%w: %w", ErrCannotSplit, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	wf, err := os.Open(whole)
+	if err != nil {
+		os.Remove(whole)
+		return nil, fmt.Errorf("audio: %w", err)
+	}
+	st, err := wf.Stat()
+	var info Info
+	if err == nil {
+		info, err = Probe(wf, st.Size())
+	}
+	wf.Close()
+	switch {
+	case err == nil && !info.Exact:
+		err = fmt.Errorf("audio: ffmpeg wrote no sample count to %s", whole)
+	case err == nil && st.Size() <= o.MaxBytes && (o.MaxDuration == 0 || info.Duration <= o.MaxDuration):
+		return []Piece{{End: info.Duration, Size: st.Size(), Format: FLAC, Open: openFile(whole), temp: whole}}, nil
+	}
+	if err != nil {
+		os.Remove(whole)
+		return nil, err
+	}
+	defer os.Remove(whole)
+	pieces, err := cutFLAC(ctx, whole, st.Size(), info, o)
+	if err != nil {
+		Release(pieces)
+		return nil, err
+	}
+	return pieces, nil
+}
+
+// cutFLAC cuts the 16 kHz mono FLAC file path (size bytes) into pieces of
+// their own files, in pauses where it has them.
+func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOptions) ([]Piece, error) {
+	const rate = FFmpegRate
+	total := durSamples(info.Duration, rate)
+	perSample := float64(size) / float64(max(total, 1))
+	maxN := int64(math.MaxInt64)
+	if o.MaxDuration > 0 {
+		maxN = durSamples(o.MaxDuration, rate)
+	}
+	searchN, overlapN := durSamples(o.SearchWindow, rate), durSamples(o.Overlap, rate)
+	margin := flacMargin
+	var pieces []Piece
+	var start int64
+	silence := false
+	for start < total {
+		if err := ctx.Err(); err != nil {
+			return pieces, err
+		}
+		n := min(maxN, int64(float64(o.MaxBytes)*margin/perSample))
+		if n < rate {
+			return pieces, fmt.Errorf("audio: %w: MaxBytes %d holds under a second of 16 kHz FLAC", ErrCannotSplit, o.MaxBytes)
+		}
+		limit, cut, next, found := start+n, total, total, false
+		if limit < total {
+			from := max(limit-searchN, start+(limit-start)/2)
+			d, err := startFFmpeg(ctx, FLAC, path, nil, "", rate, "-ss", seconds(from, rate), "-t", seconds(limit-from, rate))
+			if err != nil {
+				return pieces, err
+			}
+			at, ok, err := bestPause(d, o.MinSilence)
+			d.Close()
+			if err != nil {
+				return pieces, fmt.Errorf("audio: plan: %w", err)
+			}
+			if cut, next, found = from+at, from+at, ok && from+at > start; !found {
+				cut, next = limit, limit-min(overlapN, (limit-start)/2)
+			}
+		}
+		piece, err := encodeFLAC(ctx, FLAC, path, nil, o.TempDir, "-ss", seconds(start, rate), "-t", seconds(cut-start, rate))
+		if err != nil {
+			return pieces, err
+		}
+		st, err := os.Stat(piece)
+		if err != nil {
+			os.Remove(piece)
+			return pieces, fmt.Errorf("audio: %w", err)
+		}
+		if st.Size() > o.MaxBytes {
+			// Denser than the average: aim lower and encode again.
+			os.Remove(piece)
+			margin *= float64(o.MaxBytes) / float64(st.Size()) * 0.95
+			continue
+		}
+		p := Piece{
+			Index: len(pieces), Start: samplesDuration(start, rate), End: samplesDuration(cut, rate),
+			Silence: silence, Size: st.Size(), Format: FLAC, Open: openFile(piece), temp: piece,
+		}
+		p.Offset = p.Start
+		if k := len(pieces); k > 0 {
+			p.Overlap = pieces[k-1].End - p.Start
+		}
+		pieces = append(pieces, p)
+		start, silence = next, found
+	}
+	return pieces, nil
+}
+
+// encodeFLAC runs ffmpeg to re-encode input (a file name, or "pipe:0" for
+// stdin) of format f to 16 kHz mono 16-bit FLAC in a new temporary file in
+// dir, and returns its name. Options in pre go before the input's.
+func encodeFLAC(ctx context.Context, f Format, input string, stdin io.Reader, dir string, pre ...string) (string, error) {
+	path, err := lookFFmpeg()
+	if err != nil {
+		return "", fmt.Errorf("audio: encoding %s: %w", strings.ToUpper(string(f)), ErrNeedsFFmpeg)
+	}
+	out, err := os.CreateTemp(dir, "steno-*.flac")
+	if err != nil {
+		return "", fmt.Errorf("audio: %w", err)
+	}
+	out.Close()
+	args := []string{"-hide_banner", "-loglevel", "error", "-y"}
+	if stdin == nil {
+		args = append(args, "-nostdin")
+	}
+	args = append(args, pre...)
+	args = append(args, "-i", input, "-map", "0:a:0", "-ac", "1", "-ar", fmt.Sprint(FFmpegRate),
+		"-sample_fmt", "s16", "-c:a", "flac", "-f", "flac", out.Name())
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdin = stdin
+	stderr := &capped{max: 2 << 10}
+	cmd.Stderr = stderr
+	if err := cmd.Run(); err != nil {
+		os.Remove(out.Name())
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", fmt.Errorf("audio: ffmpeg re-encoding %s: %w: %s", strings.ToUpper(string(f)), err, strings.TrimSpace(stderr.String()))
+	}
+	return out.Name(), nil
+}
+
+// seconds formats n samples at rate as seconds for ffmpeg, to the
+// microsecond.
+func seconds(n int64, rate int) string {
+	r := int64(rate)
+	return fmt.Sprintf("%d.%06d", n/r, (n%r*1e6+r/2)/r)
+}
+
+// openFile returns an Open function for the file at path.
+func openFile(path string) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) { return os.Open(path) }
+}
+
+// Release removes the temporary files that pieces of a re-encoded file
+// (see PlanOptions.Shrink) are read from; their Open fails afterwards.
+// Pieces that are ranges of the original have none. Call it once the
+// pieces have been sent.
+func Release(pieces []Piece) {
+	for _, p := range pieces {
+		if p.temp != "" {
+			os.Remove(p.temp)
+		}
+	}
+}
