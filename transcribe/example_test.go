@@ -162,3 +162,34 @@ func ExampleClient_BatchTranscribe() {
 	// 3 done (6 s of audio), 0 failed
 	// 3 skipped; 3 requests in all
 }
+
+// Files over the API's limit are cut at silences and stitched back; a
+// lower limit (MaxBytes, MaxDuration) cuts sooner, so that the pieces of
+// a long file are transcribed in parallel.
+func ExampleWithSplitting() {
+	srv := transcribetest.NewServer(transcribetest.Config{})
+	defer srv.Close()
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+
+	client, err := transcribe.NewClient(transcribe.WithBaseURL(srv.BaseURL()), transcribe.WithAPIKey("sk-example"),
+		transcribe.WithSplitting(transcribe.SplitOptions{MaxDuration: 50 * time.Second}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	t, err := client.TranscribeFile(context.Background(), exampleClip(dir, 120), transcribe.Request{ResponseFormat: transcribe.SRT})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A steady tone has no pause: the cuts are hard ones, and the
+	// pieces overlap by 2 s, which the stitching removes.
+	for _, p := range t.Pieces {
+		fmt.Printf("%3.0f s to %3.0f s, %d bytes, overlap %.0f s\n", p.Start, p.End, p.Bytes, p.Overlap)
+	}
+	fmt.Println(srv.Stats().Requests, "requests;", t.Duration, "s of audio")
+	// Output:
+	//   0 s to  50 s, 1600044 bytes, overlap 0 s
+	//  48 s to  98 s, 1600044 bytes, overlap 2 s
+	//  96 s to 120 s, 768044 bytes, overlap 2 s
+	// 3 requests; 120 s of audio
+}

@@ -177,6 +177,9 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 		return nil, total, err
 	}
 	t.Attempts = total
+	if t.Duration == 0 { // the format has none (srt, vtt, json): the plan's
+		t.Duration = pieces[len(pieces)-1].End.Seconds()
+	}
 	for _, p := range pieces {
 		t.Pieces = append(t.Pieces, Piece{Start: p.Start.Seconds(), End: p.End.Seconds(), Bytes: p.Size, Silence: p.Silence, Overlap: p.Overlap.Seconds()})
 	}

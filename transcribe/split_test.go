@@ -2,6 +2,7 @@ package transcribe_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -413,5 +414,67 @@ func TestSplitShrink(t *testing.T) {
 	checkWords(t, rec, tr, 0.05)
 	if st, _ := os.Stat(stereo); st.Size() < 6<<20 || len(tr.Pieces) != 1 || srv.Stats().Requests != 1 {
 		t.Fatalf("%d pieces, %d requests", len(tr.Pieces), srv.Stats().Requests)
+	}
+}
+
+// A batch cuts its long files like TranscribeFile does; each piece is a
+// request that counts against MaxRequests, and the stitched transcript
+// is what reaches the output.
+func TestBatchSplitsLongFiles(t *testing.T) {
+	dir := t.TempDir()
+	rec := newRecording(16000, 90*time.Second, 8)
+	long := rec.writeWAV(t, dir)
+	short := writeWAV(t, dir, "short.wav", 2)
+	c, srv := newClient(t, transcribetest.Config{Transcriber: hearWords}, transcribe.WithSplitting(transcribe.SplitOptions{MaxBytes: 1 << 20}))
+	out, err := transcribe.NewOutputWriter(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs := func(yield func(transcribe.Job) bool) {
+		_ = yield(transcribe.Job{Path: long}) && yield(transcribe.Job{Path: short})
+	}
+	results, err := c.BatchTranscribe(context.Background(), jobs, transcribe.BatchOptions{
+		Output: out, Request: transcribe.Request{ResponseFormat: transcribe.VerboseJSON},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range results {
+		if r.Status != transcribe.StatusDone {
+			t.Fatalf("%s: %s %v", r.Job.Path, r.Status, r.Err)
+		}
+		if r.Job.Path != long {
+			continue
+		}
+		if n := len(r.Transcription.Pieces); n < 3 || r.Attempts != n {
+			t.Errorf("long file: %d pieces, %d attempts", n, r.Attempts)
+		}
+		b, err := os.ReadFile(r.OutputPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var saved struct {
+			Duration float64
+			Segments []struct{ Text string }
+		}
+		if err := json.Unmarshal(b, &saved); err != nil || math.Abs(saved.Duration-90) > 0.05 || len(saved.Segments) != len(rec.words) {
+			t.Errorf("long file's output (%v): %.300s", err, b)
+		}
+	}
+	if n := srv.Stats().Requests; n < 4 {
+		t.Errorf("%d requests", n)
+	}
+
+	// A request cap stops the pieces too.
+	results, _ = c.BatchTranscribe(context.Background(), func(yield func(transcribe.Job) bool) { yield(transcribe.Job{Path: long}) },
+		transcribe.BatchOptions{MaxRequests: 1})
+	capped := 0
+	for r := range results {
+		if capped++; r.Err == nil || !errors.Is(r.Err, transcribe.ErrBudgetReached) {
+			t.Errorf("capped: %s %v", r.Status, r.Err)
+		}
+	}
+	if capped != 1 {
+		t.Errorf("%d results of 1 capped job", capped)
 	}
 }

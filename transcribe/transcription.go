@@ -17,7 +17,7 @@ import (
 type Transcription struct {
 	Text     string
 	Language string  // as the server names it: "en", or "english" in verbose_json
-	Duration float64 // seconds of audio, when the server says
+	Duration float64 // seconds of audio, when the server says (or the file was cut)
 	Task     string  // "transcribe" or "translate", verbose and diarized JSON only
 	Segments []Segment
 	Words    []Word
