@@ -1,11 +1,14 @@
 // Command transcribe sends one audio file to an OpenAI-compatible
 // speech-to-text server and prints the transcript.
 //
-//	transcribe [-model m] [-language l] [-prompt p] [-format f] [-temperature t] [-simulate] FILE
+//	transcribe [-model m] [-language l] [-prompt p] [-format f] [-temperature t]
+//	           [-cut duration] [-shrink] [-chain] [-simulate] FILE
 //
 // It reads OPENAI_API_KEY and OPENAI_BASE_URL. With -simulate it runs
 // against steno's built-in simulated API instead (no key, no network), and
-// with no FILE it transcribes a short demo clip it generates.
+// with no FILE it transcribes a short demo clip it generates. Files over
+// the API's size limit are cut at silences and stitched back; -cut cuts
+// sooner, for speed.
 package main
 
 import (
@@ -39,6 +42,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&format, "format", "json", "json | text | srt | vtt | verbose_json | diarized_json")
 	fs.Float64Var(&req.Temperature, "temperature", 0, "sampling temperature, 0 to 1")
 	simulate := fs.Bool("simulate", false, "use the built-in simulated API (no key needed)")
+	var split transcribe.SplitOptions
+	fs.DurationVar(&split.MaxDuration, "cut", 0, "cut the audio into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut")
+	fs.BoolVar(&split.Shrink, "shrink", false, "re-encode WAV or MP3 that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
+	fs.BoolVar(&split.ChainPrompts, "chain", false, "send pieces in order, each prompted with the end of the previous transcript")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: transcribe [flags] FILE\n\nenvironment: OPENAI_API_KEY, OPENAI_BASE_URL\n\nflags:")
 		fs.PrintDefaults()
@@ -56,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	var opts []transcribe.Option
+	opts := []transcribe.Option{transcribe.WithSplitting(split)}
 	if *simulate {
 		srv := transcribetest.NewServer(transcribetest.Config{})
 		defer srv.Close()
@@ -88,6 +95,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	if len(t.Pieces) > 1 {
+		fmt.Fprintf(stderr, "cut into %d pieces:", len(t.Pieces))
+		for _, p := range t.Pieces[1:] {
+			how := "in a pause"
+			if !p.Silence {
+				how = fmt.Sprintf("hard, %.1f s overlap", p.Overlap)
+			}
+			fmt.Fprintf(stderr, " %.2f s (%s);", p.Start, how)
+		}
+		fmt.Fprintln(stderr)
 	}
 	switch req.ResponseFormat {
 	case transcribe.JSON:

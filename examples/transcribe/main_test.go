@@ -31,6 +31,8 @@ func TestRun(t *testing.T) {
 		{[]string{"-simulate", notAudio}, 1, "invalid audio"},
 		{[]string{"-simulate", "missing.mp3"}, 1, "no such file"},
 		{[]string{"-simulate", "-format", "xml"}, 1, "unknown response format"},
+		{[]string{"-simulate", "-cut", "-1s"}, 2, "negative split size or duration"},
+		{[]string{"-simulate", "-cut", "2s"}, 0, "cut into 5 pieces: 1.76 s (in a pause);"},
 	} {
 		out.Reset()
 		errOut.Reset()
