@@ -22,6 +22,12 @@
 // It reads OPENAI_API_KEY (needed for OpenAI's own API, unless -simulate) and
 // OPENAI_BASE_URL (default https://api.openai.com/v1).
 //
+// Files over the API's 25 MB are cut at silences, their pieces sent in
+// parallel and stitched back; -cut cuts long files sooner, for speed, and
+// -shrink re-encodes WAV and MP3 files that must be cut to 16 kHz mono
+// FLAC first, often avoiding a cut (other formats are always re-encoded
+// to be cut; both need ffmpeg).
+//
 // Exit status: 0 when every file is done (or was already), 1 when some
 // failed, 2 for a usage error, 3 when the batch was aborted (the account's
 // quota is exhausted, the key or model was refused, or the -max-cost budget
@@ -78,6 +84,7 @@ type config struct {
 	dryRun      bool
 	simulate    bool
 	json        bool
+	split       transcribe.SplitOptions
 }
 
 const usageText = `usage: batch [flags] PATH...
@@ -125,6 +132,8 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	fs.BoolVar(&c.dryRun, "dry-run", false, "check, count and estimate the cost; send nothing")
 	fs.BoolVar(&c.simulate, "simulate", false, "use a built-in simulated API (no key, no network); with no PATH, transcribe generated demo clips")
 	fs.BoolVar(&c.json, "json", false, "at the end, print a JSON summary on stdout")
+	fs.DurationVar(&c.split.MaxDuration, "cut", 0, "cut files into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut at silences")
+	fs.BoolVar(&c.split.Shrink, "shrink", false, "re-encode WAV or MP3 files that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, exitOK
@@ -192,7 +201,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "batch:", err)
 		return exitUsage
 	}
-	opts := []transcribe.Option{transcribe.WithLimiter(lim)}
+	opts := []transcribe.Option{transcribe.WithLimiter(lim), transcribe.WithSplitting(cfg.split)}
 	jobs := walkJobs(ctx, cfg.paths, cfg.out)
 	if cfg.simulate {
 		srv := transcribetest.NewServer(simulatedAPI)

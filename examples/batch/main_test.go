@@ -488,6 +488,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-concurrency", "0", file}, "-concurrency 0"},
 		{[]string{"-rpm", "-5", file}, "-rpm -5"},
 		{[]string{"-max-cost", "-1", file}, "-max-cost -1"},
+		{[]string{"-simulate", "-cut", "-1m", file}, "negative split size or duration"},
 		{[]string{"-temperature", "2", file}, "-temperature 2"},
 		{[]string{file}, "OPENAI_API_KEY is not set"},
 		{[]string{"-simulate", "-model", "my-model", "-max-cost", "1", file}, `no price known for model "my-model"`},
@@ -611,3 +612,21 @@ func TestResumeAfterKill(t *testing.T) {
 
 // recordDirName is where the OutputWriter keeps its records.
 const recordDirName = ".steno"
+
+// -cut cuts long files: one transcript, several requests.
+func TestCut(t *testing.T) {
+	srv := transcribetest.NewServer(transcribetest.Config{})
+	useServer(t, srv)
+	dir := t.TempDir()
+	long := writeWAV(t, dir, "long.wav", 30*time.Second)
+	r := runBatch(t, "-json", "-cut", "10s", "-out", filepath.Join(dir, "out"), long)
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if s := summaryOf(t, r); s.Done != 1 || s.Requests < 3 || srv.Stats().Requests != s.Requests {
+		t.Errorf("summary %+v; server saw %d requests", s, srv.Stats().Requests)
+	}
+	if got := transcripts(t, filepath.Join(dir, "out")); !slices.Equal(got, []string{"long.txt"}) {
+		t.Errorf("transcripts %v", got)
+	}
+}
