@@ -162,6 +162,12 @@ func mixDown(p []float32, b []byte, ch, bits int, float bool) int {
 	size := bits / 8
 	scale := 1 / float32(ch)
 	n := len(b) / (ch * size)
+	if ch == 1 && size == 2 && !float { // the common case, without the switch
+		for i := range n {
+			p[i] = float32(int16(binary.LittleEndian.Uint16(b[2*i:]))) / (1 << 15)
+		}
+		return n
+	}
 	for i := range n {
 		var sum float32
 		for c := range ch {

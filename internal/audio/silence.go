@@ -114,12 +114,19 @@ func newMeter(rate int) meter {
 
 // add measures x, calling emit with the level of each block it completes.
 func (m *meter) add(x []float32, emit func(float32)) {
-	for _, v := range x {
-		m.sum += float64(v) * float64(v)
-		if m.i++; m.i == m.n {
-			emit(dB(m.sum / float64(m.n)))
-			m.i, m.sum = 0, 0
+	for len(x) > 0 {
+		// A block's sum in a local: the loop stays in registers.
+		k := min(m.n-m.i, len(x))
+		sum := m.sum
+		for _, v := range x[:k] {
+			sum += float64(v) * float64(v)
 		}
+		x = x[k:]
+		if m.i += k; m.i == m.n {
+			emit(dB(sum / float64(m.n)))
+			m.i, sum = 0, 0
+		}
+		m.sum = sum
 	}
 }
 
