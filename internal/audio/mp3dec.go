@@ -84,6 +84,7 @@ type mp3Feeder struct {
 	left    int64 // frames still to start; negative: no limit
 	off, n  int64 // the rest of the current frame
 	started int64 // frames begun
+	flags   int64 // where the current frame's last header byte is
 }
 
 func (f *mp3Feeder) Read(p []byte) (int, error) {
@@ -95,7 +96,7 @@ func (f *mp3Feeder) Read(p []byte) (int, error) {
 		if !ok {
 			return 0, f.err()
 		}
-		f.off, f.n, f.pos = off, int64(h.length), off+int64(h.length)
+		f.off, f.n, f.pos, f.flags = off, int64(h.length), off+int64(h.length), off+3
 		f.started++
 		f.left--
 	}
@@ -103,6 +104,12 @@ func (f *mp3Feeder) Read(p []byte) (int, error) {
 	k := copy(p, b[:min(int64(len(b)), f.n)])
 	if k == 0 {
 		return 0, f.err()
+	}
+	// go-mp3 takes a header with the reserved emphasis 2 for no header
+	// and skips the frame, which would shift what follows by a frame:
+	// make it "none", which decodes the same.
+	if i := f.flags - f.off; i >= 0 && i < int64(k) && p[i]&3 == 2 {
+		p[i] &^= 3
 	}
 	f.off += int64(k)
 	f.n -= int64(k)
@@ -153,6 +160,9 @@ func (d *mp3Decoder) SampleRate() int { return d.rate }
 func (d *mp3Decoder) Close() error    { return nil }
 
 func (d *mp3Decoder) Read(p []float32) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // decode(0) yields nothing: the loop below would never end
+	}
 	for {
 		if d.gaps > 0 {
 			n := int(min(d.gaps, int64(len(p))))

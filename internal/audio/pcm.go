@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"time"
 )
 
 // A Decoder streams audio as mono float32 samples, nominally in [-1, 1]:
@@ -24,9 +25,14 @@ type Decoder interface {
 
 // ErrUnsupportedWAV is returned (wrapped) for a WAV file whose samples are
 // not integer PCM (8, 16, 24 or 32 bits) or IEEE float (32 or 64 bits),
-// plain or WAVE_FORMAT_EXTENSIBLE: such a file can be measured and sent
-// whole, but not decoded or cut.
+// plain or WAVE_FORMAT_EXTENSIBLE, at up to maxWAVRate: such a file can be
+// measured and sent whole, but not decoded or cut.
 var ErrUnsupportedWAV = errors.New("unsupported WAV encoding")
+
+// maxWAVRate is the highest sample rate decoded, 1 GHz: above it, times (in
+// nanoseconds) no longer tell consecutive samples apart, and a cut file's
+// pieces would start and end at the same times.
+const maxWAVRate = int(time.Second)
 
 // NewDecoder returns a Decoder for the audio file r of size bytes: WAV and
 // MP3 (MPEG-1 and 2 layer III) are decoded in Go; other formats, and MPEG-2.5
@@ -75,7 +81,7 @@ func (f wavFormat) frames() int64 { return f.DataSize / int64(f.BlockAlign) }
 func (f wavFormat) decodable() bool {
 	b := f.BitsPerSample
 	ok := (f.codec == 1 && (b == 8 || b == 16 || b == 24 || b == 32)) || (f.codec == 3 && (b == 32 || b == 64))
-	return ok && f.BlockAlign == f.Channels*b/8
+	return ok && f.BlockAlign == f.Channels*b/8 && f.SampleRate <= maxWAVRate
 }
 
 // readWAVFormat reads the header of the WAV file r: its data chunk (see
@@ -128,7 +134,7 @@ type wavDecoder struct {
 // newWAVDecoder returns a Decoder for sample frames [from, to) of f's data.
 func newWAVDecoder(r io.ReaderAt, f wavFormat, from, to int64) (*wavDecoder, error) {
 	if !f.decodable() {
-		return nil, fmt.Errorf("audio: %w: format tag %#x (codec %#x), %d bits", ErrUnsupportedWAV, f.FormatTag, f.codec, f.BitsPerSample)
+		return nil, fmt.Errorf("audio: %w: format tag %#x (codec %#x), %d bits at %d Hz", ErrUnsupportedWAV, f.FormatTag, f.codec, f.BitsPerSample, f.SampleRate)
 	}
 	block := int64(f.BlockAlign)
 	n := max(32<<10/f.BlockAlign, 1) * f.BlockAlign

@@ -86,7 +86,8 @@ func (o PlanOptions) withDefaults() (PlanOptions, error) {
 // are re-encoded by ffmpeg to 16 kHz mono FLAC and cut in that (see
 // transcode.go): their pieces are temporary files, which Release removes.
 //
-// Errors wrap ErrNotAudio, ErrBadWAV, ErrBadMP3, ErrCannotSplit (with
+// Errors wrap ErrNotAudio, ErrBadWAV, ErrBadMP3, ErrBadFLAC (Probe's, for a
+// file within the limits), ErrCannotSplit (with
 // ErrUnsupportedWAV for a WAV of another codec, ErrNeedsFFmpeg for another
 // format without ffmpeg), an ffmpeg failure, or a read error of r's.
 // An empty data chunk or a file of no frames comes back as one piece. A

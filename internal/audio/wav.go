@@ -34,9 +34,9 @@ func (w WAVInfo) Seconds() float64 {
 var ErrBadWAV = errors.New("malformed WAV header")
 
 // ReadWAVInfo reads the chunk headers of the WAV file r (of size bytes) up to
-// its data chunk. Chunks such as LIST, fact or JUNK before "data" are skipped;
-// a "data" chunk whose size runs past the end of the file (as streaming
-// writers leave it) is clipped to the file.
+// its data chunk. Chunks such as LIST, fact or JUNK before "data" are skipped,
+// and so are fmt chunks after the first; a "data" chunk whose size runs past
+// the end of the file (as streaming writers leave it) is clipped to the file.
 func ReadWAVInfo(r io.ReaderAt, size int64) (WAVInfo, error) {
 	var info WAVInfo
 	var hdr [12]byte
@@ -56,6 +56,9 @@ func ReadWAVInfo(r io.ReaderAt, size int64) (WAVInfo, error) {
 		body := off + 8
 		switch id {
 		case "fmt ":
+			if haveFmt {
+				break // only the first counts, as for ffmpeg and readWAVFormat
+			}
 			if n < 16 {
 				return info, fmt.Errorf("%w: fmt chunk of %d bytes", ErrBadWAV, n)
 			}
