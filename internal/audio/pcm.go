@@ -35,8 +35,9 @@ var ErrUnsupportedWAV = errors.New("unsupported WAV encoding")
 const maxWAVRate = int(time.Second)
 
 // NewDecoder returns a Decoder for the audio file r of size bytes: WAV and
-// MP3 (MPEG-1 and 2 layer III) are decoded in Go; other formats, and MPEG-2.5
-// MP3, by an ffmpeg process reading r (see ErrNeedsFFmpeg), yielding 16 kHz.
+// MP3 (MPEG-1 and 2 layer III) are decoded in Go; other formats, MPEG-2.5
+// MP3, and 22.05 kHz MP3 where ffmpeg is on PATH (see mp3File.goDecodes),
+// by an ffmpeg process reading r (see ErrNeedsFFmpeg), yielding 16 kHz.
 // ctx bounds the ffmpeg process; Go decoders ignore it. The Decoder reads r
 // until it is closed.
 func NewDecoder(ctx context.Context, r io.ReaderAt, size int64) (Decoder, error) {
