@@ -52,7 +52,7 @@ import (
 // part is one piece's transcript and where the piece sits in the original audio.
 type part struct {
 	t       *Transcription // the piece's transcript (Format verbose_json, json or text)
-	offset  float64        // seconds to add to the piece's timestamps
+	offset  float64        // seconds to add to the piece's timestamps; down to -1 (an MP3's codec delay), times it makes negative are 0
 	overlap float64        // seconds at the piece's start shared with the previous piece (hard cut); 0 after a silence cut
 }
 
@@ -114,7 +114,7 @@ func reassemble(parts []part, format ResponseFormat) (*Transcription, error) {
 		switch {
 		case p.t == nil:
 			return nil, fmt.Errorf("transcribe: piece %d has no transcript", i)
-		case !(p.offset >= 0) || math.IsInf(p.offset, 0) || !(p.overlap >= 0) || math.IsInf(p.overlap, 0):
+		case !(p.offset >= -1) || math.IsInf(p.offset, 0) || !(p.overlap >= 0) || math.IsInf(p.overlap, 0):
 			return nil, fmt.Errorf("transcribe: piece %d has offset %v and overlap %v", i, p.offset, p.overlap)
 		case i > 0 && p.offset < parts[i-1].offset:
 			return nil, fmt.Errorf("transcribe: piece %d starts at %vs, before the piece ahead of it (%vs)", i, p.offset, parts[i-1].offset)
@@ -274,7 +274,7 @@ func newStitchPiece(p part) *stitchPiece {
 		for i, s := range t.Segments {
 			s.Start, s.End = sp.shift(s.Start), sp.shift(s.End)
 			if p.offset != 0 {
-				s.Seek += int(math.Round(p.offset * 100)) // seek counts 10 ms frames
+				s.Seek = max(0, s.Seek+int(math.Round(p.offset*100))) // seek counts 10 ms frames
 			}
 			s.Tokens = append([]int(nil), s.Tokens...)
 			sp.segs[i] = s
@@ -297,7 +297,7 @@ func (p *stitchPiece) shift(sec float64) float64 {
 	if p.offset == 0 {
 		return sec
 	}
-	return math.Round((sec+p.offset)*1e6) / 1e6
+	return max(0, math.Round((sec+p.offset)*1e6)/1e6)
 }
 
 // timed reports whether the piece's words have timestamps, or it has no

@@ -388,7 +388,7 @@ func TestReassembleErrors(t *testing.T) {
 		"unknown format":     {ok, "xml"},
 		"no parts":           {nil, JSON},
 		"no transcript":      {[]part{{}}, JSON},
-		"negative offset":    {[]part{{t: plain("a"), offset: -1}}, JSON},
+		"negative offset":    {[]part{{t: plain("a"), offset: -1.5}}, JSON},
 		"NaN overlap":        {[]part{{t: plain("a"), overlap: math.NaN()}}, JSON},
 		"out of order":       {[]part{{t: plain("a"), offset: 5}, {t: plain("b"), offset: 1}}, JSON},
 		"srt without times":  {ok, SRT},
@@ -626,5 +626,18 @@ func TestReassembleTinyOverlap(t *testing.T) {
 	tr = mustReassemble(t, []part{{t: plain("I said no.")}, {t: plain("No, no way."), offset: 9.5, overlap: 0.5}}, Text)
 	if tr.Text != "I said No, no way." {
 		t.Errorf("Text %q", tr.Text)
+	}
+}
+
+// An MP3 piece's offset is less its codec delay, so the first piece's may
+// be negative: times it would make negative are 0.
+func TestReassembleCodecDelay(t *testing.T) {
+	tr := mustReassemble(t, []part{
+		{t: verbose(3, true, seg(0, 1.5, " one two"), seg(2, 3, " three")), offset: -0.069},
+		{t: verbose(2, true, seg(0.5, 1.5, " four")), offset: 2.931},
+	}, VerboseJSON)
+	checkTimeline(t, tr)
+	if s := tr.Segments; len(s) != 3 || s[0].Start != 0 || s[0].End != 1.431 || s[2].Start != 3.431 || tr.Words[0].Start != 0 || tr.Duration != 4.931 {
+		t.Fatalf("segments %+v, words %+v, duration %v", s, tr.Words, tr.Duration)
 	}
 }

@@ -256,7 +256,7 @@ func TestSplitLongMP3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkWords(t, rec, tr, 0.1)
+	checkWords(t, rec, tr, 0.03) // lame's Info tag gives the codec delay: see audio.Piece.Offset
 	for i, p := range tr.Pieces {
 		if i > 0 && !p.Silence {
 			t.Errorf("piece %d: a hard cut", i)

@@ -177,6 +177,45 @@ func (s *mp3Scan) tag(off int64, h mp3Header) (frames int64, ok bool) {
 	return frames, true
 }
 
+// codecDelay returns, in samples, how late the audio of the frames after
+// the Xing/Info tag at off comes out of a decoder that does not read the
+// tag: the encoder's delay that a LAME-style extension of the tag declares
+// (LAME, or ffmpeg's Lavf/Lavc) plus the decoder's own 529 samples. A
+// decoder that reads the tag (ffmpeg) skips them; one given a piece of the
+// file, without the tag, does not. 0 without such an extension.
+func (s *mp3Scan) codecDelay(off int64, h mp3Header) int64 {
+	b := s.w.peek(off, h.length)
+	b = b[:min(len(b), h.length)]
+	x := 4 + 17
+	switch {
+	case h.mpeg1 && !h.mono:
+		x = 4 + 32
+	case !h.mpeg1 && h.mono:
+		x = 4 + 9
+	}
+	if len(b) < x+8 || (string(b[x:x+4]) != "Xing" && string(b[x:x+4]) != "Info") {
+		return 0
+	}
+	flags := b[x+7]
+	l := x + 8
+	for _, f := range []struct {
+		bit  byte
+		size int
+	}{{1, 4}, {2, 4}, {4, 100}, {8, 4}} { // frames, bytes, TOC, quality
+		if flags&f.bit != 0 {
+			l += f.size
+		}
+	}
+	if len(b) < l+24 {
+		return 0
+	}
+	switch string(b[l : l+4]) {
+	case "LAME", "Lavf", "Lavc":
+		return int64(b[l+21])<<4 | int64(b[l+22]>>4) + 529
+	}
+	return 0
+}
+
 // probeMP3 measures the MPEG audio stream in w: from its Xing/Info or VBRI
 // tag, else by walking its frame headers.
 func probeMP3(w *window) (Info, error) {

@@ -16,7 +16,11 @@ type Piece struct {
 	Start, End time.Duration
 	// Offset is to be added to times within the piece to get times in the
 	// original: the time of its first sample (WAV) or first frame (MP3)
-	// in the original, which is Start.
+	// in the original, which is Start, less for MP3 the codec delay that
+	// the file's LAME tag declares (encoder delay plus 529 samples, under
+	// 0.6 s): a decoder that reads the tag skips it, and one decoding the
+	// piece, which has no tag, does not. Offset may be negative for the
+	// first piece; times it makes negative are 0.
 	Offset time.Duration
 	// Overlap is the audio shared with the previous piece: the previous
 	// End minus Start. After a hard cut (no pause found), it is about

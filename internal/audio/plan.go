@@ -258,7 +258,8 @@ func planMP3(ctx context.Context, r io.ReaderAt, size int64, o PlanOptions) ([]P
 		st := m.frameTime(start)
 		size := p.ring.end(end-1) - startOff
 		pc := Piece{
-			Index: len(pieces), Start: st, End: m.frameTime(end), Offset: st, PreRoll: m.frameTime(start+pre) - st,
+			Index: len(pieces), Start: st, End: m.frameTime(end), PreRoll: m.frameTime(start+pre) - st,
+			Offset:  st - samplesDuration(m.delay, m.first.rate),
 			Silence: silence, Size: size, Format: MP3, Open: section(m.r, nil, startOff, size),
 		}
 		if n := len(pieces); n > 0 {
