@@ -19,6 +19,10 @@
 // *APIError or an *InputError, matched with errors.Is against the package's
 // sentinels (ErrQuotaExceeded, ErrRateLimited, ErrFileTooLarge, …).
 //
+// Audio over the API's size limit is cut at its pauses, the pieces sent in
+// parallel and their transcripts stitched back into one, timestamps and
+// all (see SplitOptions and Transcription.Pieces).
+//
 // Most callers want TranscribeFile:
 //
 //	c, err := transcribe.NewClient() // OPENAI_API_KEY, OPENAI_BASE_URL
@@ -242,8 +246,10 @@ func (c *Client) Transcribe(ctx context.Context, r io.Reader, req Request) (*Tra
 }
 
 // TranscribeFile transcribes the audio file at path. The file is checked
-// (exists, is a regular file, is not empty, is audio, fits the size limit)
-// before anything is sent, and streamed from disk.
+// (exists, is a regular file, is not empty, is audio) before anything is
+// sent, and streamed from disk. A file over the size limit, or over the
+// limits of WithSplitting, is cut and sent in pieces; one that cannot be
+// cut is an *InputError wrapping ErrFileTooLarge.
 func (c *Client) TranscribeFile(ctx context.Context, path string, req Request) (*Transcription, error) {
 	src, err := c.openPath(path, req)
 	if err != nil {
