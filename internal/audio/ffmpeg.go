@@ -56,11 +56,17 @@ func newFFmpegDecoder(ctx context.Context, f Format, r io.ReaderAt, size int64) 
 }
 
 // ffmpegInput returns how ffmpeg is to read the file r of format f: an
-// *os.File by its name; other readers from standard input, except MP4,
-// whose index may be at the end, out of a pipe's reach: that is copied to
-// a temporary file in dir first, which cleanup removes.
+// *os.File (or an io.SectionReader of all of one) by its name; other
+// readers from standard input, except MP4, whose index may be at the end,
+// out of a pipe's reach: that is copied to a temporary file in dir first,
+// which cleanup removes.
 func ffmpegInput(f Format, r io.ReaderAt, size int64, dir string) (input string, stdin io.Reader, cleanup func(), err error) {
 	cleanup = func() {}
+	if sr, ok := r.(*io.SectionReader); ok {
+		if outer, off, n := sr.Outer(); off == 0 && n == size {
+			r = outer
+		}
+	}
 	if file, ok := r.(*os.File); ok {
 		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() && st.Size() == size {
 			return file.Name(), nil, cleanup, nil

@@ -37,7 +37,7 @@ func planFFmpeg(ctx context.Context, r io.ReaderAt, size int64, f Format, o Plan
 	whole, err := encodeFLAC(ctx, f, input, stdin, o.TempDir)
 	cleanup()
 	if err != nil && ctx.Err() == nil {
-		err = fmt.Errorf("%w: %w", ErrCannotSplit, err)
+		err = fmt.Errorf("%w (%w)", err, ErrCannotSplit)
 	}
 	if err != nil {
 		return nil, err
@@ -54,8 +54,8 @@ func planFFmpeg(ctx context.Context, r io.ReaderAt, size int64, f Format, o Plan
 	}
 	wf.Close()
 	switch {
-	case err == nil && !info.Exact:
-		err = fmt.Errorf("audio: ffmpeg wrote no sample count to %s", whole)
+	case err == nil && (!info.Exact || info.Duration == 0): // no sample count: ffmpeg skipped all it read as garbage
+		err = fmt.Errorf("audio: %w: ffmpeg found no audio in the %s file", ErrCannotSplit, strings.ToUpper(string(f)))
 	case err == nil && st.Size() <= o.MaxBytes && (o.MaxDuration == 0 || info.Duration <= o.MaxDuration):
 		return []Piece{{End: info.Duration, Size: st.Size(), Format: FLAC, Open: openFile(whole), temp: whole}}, nil
 	}

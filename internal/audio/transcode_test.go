@@ -44,10 +44,15 @@ func TestPlanFFmpeg(t *testing.T) {
 		}
 		defer f.Close()
 		st, _ := f.Stat()
-		// As a file, and piped (MP4 through a temporary copy).
+		// As a file (by name, a section of it too), and piped (MP4
+		// through a temporary copy).
 		readers := []io.ReaderAt{f}
 		if ext != "ogg" {
-			readers = append(readers, io.NewSectionReader(f, 0, st.Size()))
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readers = append(readers, io.NewSectionReader(f, 0, st.Size()), bytes.NewReader(b))
 		}
 		for _, r := range readers {
 			o := PlanOptions{MaxBytes: 1 << 20, TempDir: t.TempDir()}
@@ -135,14 +140,27 @@ func TestPlanFFmpegMissing(t *testing.T) {
 // A file ffmpeg cannot read is an error, and leaves no file behind.
 func TestPlanFFmpegBroken(t *testing.T) {
 	needTool(t, "ffmpeg")
-	bad := append([]byte("fLaC"), bytes.Repeat([]byte{0x55}, 200<<10)...)
 	dir := t.TempDir()
-	_, err := Plan(context.Background(), bytes.NewReader(bad), int64(len(bad)), PlanOptions{MaxBytes: 64 << 10, TempDir: dir})
-	if err == nil {
-		t.Fatal("no error")
+	s := newSpeech(16000, 10*time.Second, -40, 14)
+	in := filepath.Join(dir, "s.wav")
+	s.writeWAV(t, in)
+	ffmpeg(t, "-i", in, filepath.Join(dir, "s.flac"))
+	flac, err := os.ReadFile(filepath.Join(dir, "s.flac"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if left, _ := os.ReadDir(dir); len(left) != 0 {
-		t.Errorf("%d temporary files left", len(left))
+	for name, bad := range map[string][]byte{
+		"no STREAMINFO":  append([]byte("fLaC"), bytes.Repeat([]byte{0x55}, 200<<10)...),
+		"garbage frames": append(flac[:100:100], bytes.Repeat([]byte{0x55}, 200<<10)...),
+	} {
+		tmp := t.TempDir()
+		_, err := Plan(context.Background(), bytes.NewReader(bad), int64(len(bad)), PlanOptions{MaxBytes: 64 << 10, TempDir: tmp})
+		if !errors.Is(err, ErrCannotSplit) {
+			t.Errorf("%s: %v, want ErrCannotSplit", name, err)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("%s: %d temporary files left", name, len(left))
+		}
+		t.Logf("%s: %v", name, err)
 	}
-	t.Logf("broken FLAC: %v", err)
 }
