@@ -137,7 +137,10 @@ type BatchOptions struct {
 	// PricePerMinute overrides DefaultPricePerMinute, per model.
 	PricePerMinute map[string]float64
 	// DryRun probes and counts every job and sends nothing: results are
-	// StatusPlanned, with AudioSeconds and CostUSD.
+	// StatusPlanned, with AudioSeconds and CostUSD, or StatusFailed for
+	// input that would fail before it is sent (a file over the size limit
+	// that cannot be cut among them: checked from its header, without
+	// decoding it).
 	DryRun bool
 	// Progress, when set, is called with each event, one at a time.
 	Progress func(Event)
@@ -293,6 +296,9 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 	r.AudioSeconds = info.Duration.Seconds()
 	r.CostUSD = b.costOf(req.model(), r.AudioSeconds)
 	if b.opts.DryRun {
+		if err := b.c.checkCut("/audio/transcriptions", src, req); err != nil {
+			return fail(StatusFailed, err)
+		}
 		b.mu.Lock()
 		b.audio += r.AudioSeconds
 		b.cost += r.CostUSD

@@ -92,19 +92,49 @@ func (c *Client) needsSplit(src *source, bodySize int64) bool {
 	return err == nil && info.Duration > c.split.MaxDuration
 }
 
+// planOptions returns how the client cuts audio.
+func (c *Client) planOptions() audio.PlanOptions {
+	return audio.PlanOptions{MaxBytes: c.split.MaxBytes, MaxDuration: c.split.MaxDuration, Shrink: c.split.Shrink, TempDir: c.tempDir}
+}
+
+// cutError is the error for src, which must be cut, and cannot be: why.
+func cutError(src *source, why error) error {
+	return &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w, and it cannot be cut: %w", ErrFileTooLarge, why)}
+}
+
+// errStitchDiarized is why a diarized_json transcript cannot be cut.
+var errStitchDiarized = fmt.Errorf("%s cannot be stitched from pieces", DiarizedJSON)
+
+// checkCut returns the error that sending src would meet because it must
+// be cut and cannot be, found cheaply (see audio.CanPlan); nil if src
+// fits, or looks as if it can be cut. A dry run checks with it.
+func (c *Client) checkCut(endpoint string, src *source, req Request) error {
+	_, size, err := c.form(endpoint, src, req)
+	switch {
+	case err != nil:
+		return err
+	case !c.needsSplit(src, size):
+		return nil
+	case req.format() == DiarizedJSON:
+		return cutError(src, errStitchDiarized)
+	}
+	if err := audio.CanPlan(src.readerAt(), src.file.Size, c.planOptions()); err != nil {
+		return cutError(src, err)
+	}
+	return nil
+}
+
 // sendPieces cuts src, sends its pieces and stitches their transcripts.
 func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, req Request, h hooks) (*Transcription, int, error) {
 	if req.format() == DiarizedJSON {
-		return nil, 0, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w: %s cannot be stitched from pieces", ErrFileTooLarge, DiarizedJSON)}
+		return nil, 0, cutError(src, errStitchDiarized)
 	}
-	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, audio.PlanOptions{
-		MaxBytes: c.split.MaxBytes, MaxDuration: c.split.MaxDuration, Shrink: c.split.Shrink, TempDir: c.tempDir,
-	})
+	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, c.planOptions())
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
 		}
-		return nil, 0, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w, and it cannot be cut: %w", ErrFileTooLarge, err)}
+		return nil, 0, cutError(src, err)
 	}
 	defer audio.Release(pieces)
 	c.log.InfoContext(ctx, "transcribe: cutting", "file", src.name, "pieces", len(pieces))

@@ -478,3 +478,28 @@ func TestBatchSplitsLongFiles(t *testing.T) {
 		t.Errorf("%d results of 1 capped job", capped)
 	}
 }
+
+// A dry run fails, without sending or decoding, a file over the limit
+// that cannot be cut; one that can be cut is planned.
+func TestBatchDryRunChecksCuts(t *testing.T) {
+	dir := t.TempDir()
+	long := newRecording(16000, 60*time.Second, 9).writeWAV(t, dir)
+	adpcm := writeUnsplittable(t, dir, 30<<20)
+	c, srv := newClient(t, transcribetest.Config{}, transcribe.WithSplitting(transcribe.SplitOptions{MaxBytes: 1 << 20}))
+	got := collect(t, c, pathJobs(long, adpcm), transcribe.BatchOptions{DryRun: true})
+	if r := got[long]; r.Status != transcribe.StatusPlanned || r.AudioSeconds != 60 {
+		t.Errorf("long file: %s, %v s, %v", r.Status, r.AudioSeconds, r.Err)
+	}
+	if r := got[adpcm]; r.Status != transcribe.StatusFailed || !errors.Is(r.Err, transcribe.ErrFileTooLarge) || !strings.Contains(r.Err.Error(), "cannot be cut") {
+		t.Errorf("ADPCM file: %s, %v", r.Status, r.Err)
+	}
+	// diarized_json cannot be stitched: a file that must be cut fails.
+	req := transcribe.Request{Model: "gpt-4o-transcribe-diarize", ResponseFormat: transcribe.DiarizedJSON}
+	got = collect(t, c, pathJobs(long), transcribe.BatchOptions{DryRun: true, Request: req})
+	if r := got[long]; len(got) != 1 || r.Status != transcribe.StatusFailed || !strings.Contains(r.Err.Error(), "stitched") {
+		t.Errorf("diarized: %+v", got)
+	}
+	if n := srv.Stats().Requests; n != 0 {
+		t.Errorf("a dry run sent %d requests", n)
+	}
+}

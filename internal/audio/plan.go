@@ -130,6 +130,50 @@ func Plan(ctx context.Context, r io.ReaderAt, size int64, opts PlanOptions) ([]P
 	return planFFmpeg(ctx, r, size, f, opts)
 }
 
+// CanPlan reports, cheaply, whether Plan can cut the file r: it reads the
+// headers, and looks for ffmpeg where Plan would need it, but decodes and
+// re-encodes nothing. It returns nil, or the error Plan would return for
+// the file's format or header; Plan may still fail on what it finds in
+// the audio.
+func CanPlan(r io.ReaderAt, size int64, opts PlanOptions) error {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	size = max(size, 0)
+	w := &window{r: r, size: size, buf: make([]byte, SniffLen)}
+	f := Sniff(w.peek(0, SniffLen))
+	if w.err != nil {
+		return fmt.Errorf("audio: plan: %w", w.err)
+	}
+	if _, err := lookFFmpeg(); opts.Shrink && (f == WAV || f == MP3) && err == nil {
+		return nil
+	}
+	switch f {
+	case WAV:
+		wf, err := readWAVFormat(r, size)
+		if err != nil {
+			return err
+		}
+		return wf.cuttable()
+	case MP3:
+		_, err := scanMP3(r, size)
+		return err
+	case Unknown:
+		_, err := Probe(r, size)
+		return err
+	}
+	return needFFmpeg(f)
+}
+
+// cuttable returns why a WAV file of format f cannot be cut, or nil.
+func (f wavFormat) cuttable() error {
+	if f.decodable() {
+		return nil
+	}
+	return fmt.Errorf("audio: %w: WAV of format tag %#x (codec %#x), %d bits: %w", ErrCannotSplit, f.FormatTag, f.codec, f.BitsPerSample, ErrUnsupportedWAV)
+}
+
 // durSamples returns the number of samples in d at rate, rounded down.
 func durSamples(d time.Duration, rate int64) int64 {
 	s := int64(d / time.Second)
@@ -145,8 +189,8 @@ func planWAV(ctx context.Context, r io.ReaderAt, size int64, o PlanOptions) ([]P
 	if err != nil {
 		return nil, err
 	}
-	if !f.decodable() {
-		return nil, fmt.Errorf("audio: %w: WAV of format tag %#x (codec %#x), %d bits: %w", ErrCannotSplit, f.FormatTag, f.codec, f.BitsPerSample, ErrUnsupportedWAV)
+	if err := f.cuttable(); err != nil {
+		return nil, err
 	}
 	rate, block, total := int64(f.SampleRate), int64(f.BlockAlign), f.frames()
 	head := int64(len(wavHeader(f, 0)))

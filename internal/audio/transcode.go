@@ -27,8 +27,8 @@ const flacMargin = 0.9
 
 // planFFmpeg re-encodes the file r (of format f) and cuts the result.
 func planFFmpeg(ctx context.Context, r io.ReaderAt, size int64, f Format, o PlanOptions) (_ []Piece, err error) {
-	if _, err := lookFFmpeg(); err != nil {
-		return nil, fmt.Errorf("audio: %w: %s: %w", ErrCannotSplit, strings.ToUpper(string(f)), ErrNeedsFFmpeg)
+	if err := needFFmpeg(f); err != nil {
+		return nil, err
 	}
 	input, stdin, cleanup, err := ffmpegInput(f, r, size, o.TempDir)
 	if err != nil {
@@ -70,6 +70,15 @@ func planFFmpeg(ctx context.Context, r io.ReaderAt, size int64, f Format, o Plan
 		return nil, err
 	}
 	return pieces, nil
+}
+
+// needFFmpeg returns the error for a file of format f that must be
+// re-encoded to be cut, when ffmpeg is not on PATH; else nil.
+func needFFmpeg(f Format) error {
+	if _, err := lookFFmpeg(); err != nil {
+		return fmt.Errorf("audio: %w: %s: %w", ErrCannotSplit, strings.ToUpper(string(f)), ErrNeedsFFmpeg)
+	}
+	return nil
 }
 
 // cutFLAC cuts the 16 kHz mono FLAC file path (size bytes) into pieces of

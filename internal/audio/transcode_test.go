@@ -164,3 +164,38 @@ func TestPlanFFmpegBroken(t *testing.T) {
 		t.Logf("%s: %v", name, err)
 	}
 }
+
+// CanPlan tells from headers what Plan would refuse.
+func TestCanPlan(t *testing.T) {
+	s := newSpeech(16000, 2*time.Second, -40, 15)
+	wav := synth(s.rate, s.n, s.sample)
+	adpcm := append([]byte{}, wav...)
+	adpcm[20] = 2 // WAVE_FORMAT_ADPCM
+	ogg := append([]byte("OggS\x00\x02"), make([]byte, 100<<10)...)
+	check := func(name string, b []byte, o PlanOptions, want ...error) {
+		t.Helper()
+		err := CanPlan(bytes.NewReader(b), int64(len(b)), o)
+		if len(want) == 0 && err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		for _, w := range want {
+			if !errors.Is(err, w) {
+				t.Errorf("%s: %v, want %v", name, err, w)
+			}
+		}
+	}
+	check("wav", wav, PlanOptions{})
+	check("mp3", mp3Frames(mpeg1, 10), PlanOptions{})
+	check("adpcm wav", adpcm, PlanOptions{}, ErrCannotSplit, ErrUnsupportedWAV)
+	check("text", []byte("just words, no audio at all"), PlanOptions{}, ErrNotAudio)
+	check("truncated wav", wav[:30], PlanOptions{}, ErrBadWAV)
+	check("limit too small", wav, PlanOptions{MaxBytes: 100}, ErrCannotSplit)
+
+	defer func(f func() (string, error)) { lookFFmpeg = f }(lookFFmpeg)
+	lookFFmpeg = func() (string, error) { return "/usr/bin/ffmpeg", nil }
+	check("ogg with ffmpeg", ogg, PlanOptions{})
+	check("adpcm wav to shrink", adpcm, PlanOptions{Shrink: true})
+	lookFFmpeg = func() (string, error) { return "", errors.New("no ffmpeg here") }
+	check("ogg without ffmpeg", ogg, PlanOptions{}, ErrCannotSplit, ErrNeedsFFmpeg)
+	check("adpcm wav to shrink without ffmpeg", adpcm, PlanOptions{Shrink: true}, ErrUnsupportedWAV)
+}
