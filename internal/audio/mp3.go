@@ -40,6 +40,19 @@ func (h mp3Header) channels() int {
 	return 2
 }
 
+// sideInfo returns the size of the side information that follows the
+// frame's 4-byte header (no CRC): where a Xing/Info tag starts, and what
+// of the frame is not main data.
+func (h mp3Header) sideInfo() int {
+	switch {
+	case h.mpeg1 && !h.mono:
+		return 32
+	case !h.mpeg1 && h.mono:
+		return 9
+	}
+	return 17
+}
+
 // parseMP3Header parses the frame header that starts b. ok is false when b
 // does not start a valid, fixed-size (not free-format) layer III one.
 func parseMP3Header(b []byte) (h mp3Header, ok bool) {
@@ -144,29 +157,39 @@ func (s *mp3Scan) resync(from int64) (int64, bool) {
 }
 
 // tag reads the Xing/Info or VBRI header that an encoder may put in the
-// first frame, h at off, instead of audio. It reports whether there is one
-// and the number of audio frames it declares: 0 when it does not say, or
-// says more than the file could hold.
-func (s *mp3Scan) tag(off int64, h mp3Header) (frames int64, ok bool) {
+// first frame, h at off, instead of audio. It reports whether there is one,
+// the number of audio frames it declares (0 when it does not say, or says
+// more than the file could hold), and the codec delay, in samples, that a
+// LAME-style extension of a Xing/Info tag declares (LAME, or ffmpeg's
+// Lavf/Lavc): the encoder's delay plus the decoder's own 529 samples. A
+// decoder that reads the tag (ffmpeg) skips them; one given a piece of the
+// file, without the tag, does not.
+func (s *mp3Scan) tag(off int64, h mp3Header) (frames, delay int64, ok bool) {
 	b := s.w.peek(off, h.length)
 	b = b[:min(len(b), h.length)]
-	x := 4 + 17 // Xing/Info follows the side information
-	switch {
-	case h.mpeg1 && !h.mono:
-		x = 4 + 32
-	case !h.mpeg1 && h.mono:
-		x = 4 + 9
-	}
-	const v = 4 + 32 // VBRI is always here
+	x := 4 + h.sideInfo() // Xing/Info follows the side information
+	const v = 4 + 32      // VBRI is always here
 	switch {
 	case len(b) >= x+8 && (string(b[x:x+4]) == "Xing" || string(b[x:x+4]) == "Info"):
-		if b[x+7]&1 != 0 && len(b) >= x+12 {
+		flags, l := b[x+7], x+8
+		if flags&1 != 0 && len(b) >= x+12 {
 			frames = int64(binary.BigEndian.Uint32(b[x+8:]))
+		}
+		for i, size := range [4]int{4, 4, 100, 4} { // frames, bytes, TOC, quality
+			if flags>>i&1 != 0 {
+				l += size
+			}
+		}
+		if len(b) >= l+24 {
+			switch string(b[l : l+4]) {
+			case "LAME", "Lavf", "Lavc":
+				delay = int64(b[l+21])<<4 | int64(b[l+22]>>4) + 529
+			}
 		}
 	case len(b) >= v+18 && string(b[v:v+4]) == "VBRI":
 		frames = int64(binary.BigEndian.Uint32(b[v+14:]))
 	default:
-		return 0, false
+		return 0, 0, false
 	}
 	// Even frames of the lowest bitrate would not fit: a broken tag.
 	low := [4]byte(b[:4])
@@ -174,46 +197,7 @@ func (s *mp3Scan) tag(off int64, h mp3Header) (frames int64, ok bool) {
 	if m, _ := parseMP3Header(low[:]); frames*int64(m.length) > s.end-off {
 		frames = 0
 	}
-	return frames, true
-}
-
-// codecDelay returns, in samples, how late the audio of the frames after
-// the Xing/Info tag at off comes out of a decoder that does not read the
-// tag: the encoder's delay that a LAME-style extension of the tag declares
-// (LAME, or ffmpeg's Lavf/Lavc) plus the decoder's own 529 samples. A
-// decoder that reads the tag (ffmpeg) skips them; one given a piece of the
-// file, without the tag, does not. 0 without such an extension.
-func (s *mp3Scan) codecDelay(off int64, h mp3Header) int64 {
-	b := s.w.peek(off, h.length)
-	b = b[:min(len(b), h.length)]
-	x := 4 + 17
-	switch {
-	case h.mpeg1 && !h.mono:
-		x = 4 + 32
-	case !h.mpeg1 && h.mono:
-		x = 4 + 9
-	}
-	if len(b) < x+8 || (string(b[x:x+4]) != "Xing" && string(b[x:x+4]) != "Info") {
-		return 0
-	}
-	flags := b[x+7]
-	l := x + 8
-	for _, f := range []struct {
-		bit  byte
-		size int
-	}{{1, 4}, {2, 4}, {4, 100}, {8, 4}} { // frames, bytes, TOC, quality
-		if flags&f.bit != 0 {
-			l += f.size
-		}
-	}
-	if len(b) < l+24 {
-		return 0
-	}
-	switch string(b[l : l+4]) {
-	case "LAME", "Lavf", "Lavc":
-		return int64(b[l+21])<<4 | int64(b[l+22]>>4) + 529
-	}
-	return 0
+	return frames, delay, true
 }
 
 // probeMP3 measures the MPEG audio stream in w: from its Xing/Info or VBRI
@@ -234,7 +218,7 @@ func probeMP3(w *window) (Info, error) {
 	}
 	s.first, _ = s.header(pos)
 	info := Info{Format: MP3, Exact: true, SampleRate: s.first.rate, Channels: s.first.channels()}
-	frames, tagged := s.tag(pos, s.first)
+	frames, _, tagged := s.tag(pos, s.first)
 	if tagged {
 		pos += int64(s.first.length) // the tag's frame holds no audio
 	}

@@ -16,7 +16,7 @@ type mp3File struct {
 	audio int64     // the first audio frame (after ID3v2 tags and a Xing/Info/VBRI frame)
 	end   int64     // end of the frames (before an ID3v1 tag)
 	first mp3Header // the first frame's header: sample rate, samples per frame
-	delay int64     // samples a decoder yields before the audio starts, when the tag says (see codecDelay)
+	delay int64     // samples a decoder yields before the audio starts, when the tag says (see mp3Scan.tag)
 }
 
 // scanMP3 finds the first audio frame of the MP3 file r.
@@ -39,8 +39,8 @@ func scanMP3(r io.ReaderAt, size int64) (*mp3File, error) {
 		return nil, fmt.Errorf("%w: no MPEG audio frame", ErrNotAudio)
 	}
 	m.first, _ = s.header(pos)
-	if _, tagged := s.tag(pos, m.first); tagged {
-		m.delay = s.codecDelay(pos, m.first)
+	if _, delay, tagged := s.tag(pos, m.first); tagged {
+		m.delay = delay
 		pos += int64(m.first.length)
 	}
 	m.audio = pos

@@ -88,31 +88,17 @@ func (f wavFormat) decodable() bool {
 // readWAVFormat reads the header of the WAV file r: its data chunk (see
 // ReadWAVInfo) and its fmt chunk, kept verbatim.
 func readWAVFormat(r io.ReaderAt, size int64) (wavFormat, error) {
-	info, err := ReadWAVInfo(r, size)
+	info, chunk, err := readWAVInfo(r, size)
 	if err != nil {
 		return wavFormat{}, err
 	}
 	f := wavFormat{WAVInfo: info, codec: info.FormatTag}
-	for off := int64(12); off+8 <= info.DataOffset; {
-		var ch [8]byte
-		if _, err := r.ReadAt(ch[:], off); err != nil {
-			return f, fmt.Errorf("%w: %v", ErrBadWAV, err)
-		}
-		n := int64(binary.LittleEndian.Uint32(ch[4:]))
-		if string(ch[:4]) == "fmt " {
-			if n > 1<<10 {
-				return f, fmt.Errorf("%w: fmt chunk of %d bytes", ErrBadWAV, n)
-			}
-			f.fmtChunk = make([]byte, 8+n)
-			if _, err := r.ReadAt(f.fmtChunk, off); err != nil {
-				return f, fmt.Errorf("%w: %v", ErrBadWAV, err)
-			}
-			break
-		}
-		off += 8 + n + n&1
+	if chunk.Size() > 8+1<<10 {
+		return f, fmt.Errorf("%w: fmt chunk of %d bytes", ErrBadWAV, chunk.Size()-8)
 	}
-	if f.fmtChunk == nil { // ReadWAVInfo found one: cannot happen
-		return f, fmt.Errorf("%w: no fmt chunk", ErrBadWAV)
+	f.fmtChunk = make([]byte, chunk.Size())
+	if _, err := chunk.ReadAt(f.fmtChunk, 0); err != nil {
+		return f, fmt.Errorf("%w: %v", ErrBadWAV, err)
 	}
 	// WAVE_FORMAT_EXTENSIBLE: cbSize, valid bits, channel mask, then a
 	// GUID whose first two bytes are the format tag.

@@ -373,14 +373,7 @@ func (p *mp3Planner) preRoll(a int64) int64 {
 	n = min(n, a-p.ring.lo)
 	for j := a - n - 1; j >= p.ring.lo && reach > 0 && n < maxPreRoll; j-- {
 		h, _ := p.s.header(p.ring.off(j))
-		side := 17
-		switch {
-		case h.mpeg1 && !h.mono:
-			side = 32
-		case !h.mpeg1 && h.mono:
-			side = 9
-		}
-		reach -= h.length - 4 - side
+		reach -= h.length - 4 - h.sideInfo()
 		n++
 	}
 	return max(n, 0)

@@ -38,19 +38,25 @@ var ErrBadWAV = errors.New("malformed WAV header")
 // and so are fmt chunks after the first; a "data" chunk whose size runs past
 // the end of the file (as streaming writers leave it) is clipped to the file.
 func ReadWAVInfo(r io.ReaderAt, size int64) (WAVInfo, error) {
-	var info WAVInfo
+	info, _, err := readWAVInfo(r, size)
+	return info, err
+}
+
+// readWAVInfo is ReadWAVInfo, also returning the bytes of the file that
+// hold the fmt chunk it read, its header included.
+func readWAVInfo(r io.ReaderAt, size int64) (info WAVInfo, fmtChunk *io.SectionReader, err error) {
 	var hdr [12]byte
 	if _, err := r.ReadAt(hdr[:], 0); err != nil {
-		return info, fmt.Errorf("%w: %v", ErrBadWAV, err)
+		return info, nil, fmt.Errorf("%w: %v", ErrBadWAV, err)
 	}
 	if (string(hdr[0:4]) != "RIFF" && string(hdr[0:4]) != "RF64") || string(hdr[8:12]) != "WAVE" {
-		return info, fmt.Errorf("%w: no RIFF/WAVE signature", ErrBadWAV)
+		return info, nil, fmt.Errorf("%w: no RIFF/WAVE signature", ErrBadWAV)
 	}
 	haveFmt := false
 	for off := int64(12); off+8 <= size; {
 		var ch [8]byte
 		if _, err := r.ReadAt(ch[:], off); err != nil {
-			return info, fmt.Errorf("%w: %v", ErrBadWAV, err)
+			return info, nil, fmt.Errorf("%w: %v", ErrBadWAV, err)
 		}
 		id, n := string(ch[0:4]), int64(binary.LittleEndian.Uint32(ch[4:8]))
 		body := off + 8
@@ -60,11 +66,11 @@ func ReadWAVInfo(r io.ReaderAt, size int64) (WAVInfo, error) {
 				break // only the first counts, as for ffmpeg and readWAVFormat
 			}
 			if n < 16 {
-				return info, fmt.Errorf("%w: fmt chunk of %d bytes", ErrBadWAV, n)
+				return info, nil, fmt.Errorf("%w: fmt chunk of %d bytes", ErrBadWAV, n)
 			}
 			var f [16]byte
 			if _, err := r.ReadAt(f[:], body); err != nil {
-				return info, fmt.Errorf("%w: %v", ErrBadWAV, err)
+				return info, nil, fmt.Errorf("%w: %v", ErrBadWAV, err)
 			}
 			info.FormatTag = binary.LittleEndian.Uint16(f[0:2])
 			info.Channels = int(binary.LittleEndian.Uint16(f[2:4]))
@@ -73,23 +79,23 @@ func ReadWAVInfo(r io.ReaderAt, size int64) (WAVInfo, error) {
 			info.BlockAlign = int(binary.LittleEndian.Uint16(f[12:14]))
 			info.BitsPerSample = int(binary.LittleEndian.Uint16(f[14:16]))
 			if info.Channels == 0 || info.SampleRate == 0 || info.BlockAlign == 0 {
-				return info, fmt.Errorf("%w: zero channels, rate or block size", ErrBadWAV)
+				return info, nil, fmt.Errorf("%w: zero channels, rate or block size", ErrBadWAV)
 			}
-			haveFmt = true
+			haveFmt, fmtChunk = true, io.NewSectionReader(r, off, 8+n)
 		case "data":
 			if !haveFmt {
-				return info, fmt.Errorf("%w: data chunk before fmt chunk", ErrBadWAV)
+				return info, nil, fmt.Errorf("%w: data chunk before fmt chunk", ErrBadWAV)
 			}
 			info.DataOffset = body
 			info.DataSize = min(n, size-body)
 			if n == 0xFFFFFFFF || n == 0 { // streamed or RF64: to the end
 				info.DataSize = size - body
 			}
-			return info, nil
+			return info, fmtChunk, nil
 		}
 		off = body + n + n&1 // chunks are padded to even sizes
 	}
-	return info, fmt.Errorf("%w: no data chunk", ErrBadWAV)
+	return info, nil, fmt.Errorf("%w: no data chunk", ErrBadWAV)
 }
 
 // WriteWAVHeader writes the 44-byte header of a PCM WAV file whose samples
