@@ -100,15 +100,10 @@ func startFFmpeg(ctx context.Context, f Format, input string, stdin io.Reader, i
 		return nil, fmt.Errorf("audio: decoding %s: %w", strings.ToUpper(string(f)), ErrNeedsFFmpeg)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	args := []string{"-hide_banner", "-loglevel", "error"}
-	if stdin == nil {
-		args = append(args, "-nostdin")
-	}
 	if inFormat != "" {
-		args = append(args, "-f", inFormat)
+		pre = append([]string{"-f", inFormat}, pre...)
 	}
-	args = append(args, pre...)
-	args = append(args, "-i", input, "-map", "0:a:0", "-ac", "1", "-ar", fmt.Sprint(rate), "-f", "s16le", "pipe:1")
+	args := append(ffmpegArgs(input, stdin != nil, rate, pre), "-f", "s16le", "pipe:1")
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdin = stdin
 	d := &ffmpegDecoder{cmd: cmd, stderr: &capped{max: 2 << 10}, cancel: cancel, rate: rate, buf: make([]byte, 32<<10)}
@@ -124,6 +119,18 @@ func startFFmpeg(ctx context.Context, f Format, input string, stdin io.Reader, i
 	}
 	d.out = bufio.NewReaderSize(out, 32<<10)
 	return d, nil
+}
+
+// ffmpegArgs returns the arguments of an ffmpeg that reads the first audio
+// stream of input (stdin: from standard input), with the input options
+// pre, and converts it to mono at rate; the output's follow.
+func ffmpegArgs(input string, stdin bool, rate int, pre []string) []string {
+	args := []string{"-hide_banner", "-loglevel", "error", "-y"}
+	if !stdin {
+		args = append(args, "-nostdin")
+	}
+	args = append(args, pre...)
+	return append(args, "-i", input, "-map", "0:a:0", "-ac", "1", "-ar", fmt.Sprint(rate))
 }
 
 func (d *ffmpegDecoder) SampleRate() int { return d.rate }

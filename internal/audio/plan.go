@@ -201,7 +201,6 @@ func planWAV(ctx context.Context, r io.ReaderAt, size int64, o PlanOptions) ([]P
 	if maxN < 1 {
 		return nil, fmt.Errorf("audio: %w: MaxBytes %d holds no sample frame", ErrCannotSplit, o.MaxBytes)
 	}
-	searchN, overlapN := durSamples(o.SearchWindow, rate), durSamples(o.Overlap, rate)
 	var pieces []Piece
 	add := func(from, to int64, silence bool) {
 		h := wavHeader(f, (to-from)*block)
@@ -227,23 +226,38 @@ func planWAV(ctx context.Context, r io.ReaderAt, size int64, o PlanOptions) ([]P
 			add(start, total, silence)
 			return pieces, nil
 		}
-		from := max(limit-searchN, start+(limit-start)/2)
-		d, err := newWAVDecoder(r, f, from, limit)
+		cut, next, found, err := cutBefore(start, limit, rate, o, func(from, to int64) (Decoder, error) {
+			return newWAVDecoder(r, f, from, to)
+		})
 		if err != nil {
 			return nil, err
 		}
-		cut, found, err := bestPause(d, o.MinSilence)
-		if err != nil {
-			return nil, fmt.Errorf("audio: plan: %w", err)
-		}
-		if cut += from; found && cut > start {
-			add(start, cut, silence)
-			start, silence = cut, true
-			continue
-		}
-		add(start, limit, silence)
-		start, silence = limit-min(overlapN, (limit-start)/2), false
+		add(start, cut, silence)
+		start, silence = next, found
 	}
+}
+
+// cutBefore finds where to end a piece of audio at rate that starts at
+// sample start and may run to limit: in the best pause of the search
+// window before limit (at most the later half of the piece), which window
+// decodes; else at limit, a hard cut, the next piece starting Overlap
+// earlier (at most half the piece). It returns the cut, where the next
+// piece starts, and whether the cut fell in a pause.
+func cutBefore(start, limit, rate int64, o PlanOptions, window func(from, to int64) (Decoder, error)) (cut, next int64, found bool, err error) {
+	from := max(limit-durSamples(o.SearchWindow, rate), start+(limit-start)/2)
+	d, err := window(from, limit)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	at, ok, err := bestPause(d, o.MinSilence)
+	d.Close()
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("audio: plan: %w", err)
+	}
+	if cut = from + at; ok && cut > start {
+		return cut, cut, true, nil
+	}
+	return limit, limit - min(durSamples(o.Overlap, rate), (limit-start)/2), false, nil
 }
 
 // maxPreRoll is the most frames an MP3 piece starts early.

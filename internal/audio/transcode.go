@@ -91,7 +91,6 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 	if o.MaxDuration > 0 {
 		maxN = durSamples(o.MaxDuration, rate)
 	}
-	searchN, overlapN := durSamples(o.SearchWindow, rate), durSamples(o.Overlap, rate)
 	margin := flacMargin
 	var pieces []Piece
 	var start int64
@@ -104,20 +103,14 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 		if n < rate {
 			return pieces, fmt.Errorf("audio: %w: MaxBytes %d holds under a second of 16 kHz FLAC", ErrCannotSplit, o.MaxBytes)
 		}
-		limit, cut, next, found := start+n, total, total, false
-		if limit < total {
-			from := max(limit-searchN, start+(limit-start)/2)
-			d, err := startFFmpeg(ctx, FLAC, path, nil, "", rate, "-ss", seconds(from, rate), "-t", seconds(limit-from, rate))
+		cut, next, found := total, total, false
+		if limit := start + n; limit < total {
+			var err error
+			cut, next, found, err = cutBefore(start, limit, rate, o, func(from, to int64) (Decoder, error) {
+				return startFFmpeg(ctx, FLAC, path, nil, "", rate, "-ss", seconds(from, rate), "-t", seconds(to-from, rate))
+			})
 			if err != nil {
 				return pieces, err
-			}
-			at, ok, err := bestPause(d, o.MinSilence)
-			d.Close()
-			if err != nil {
-				return pieces, fmt.Errorf("audio: plan: %w", err)
-			}
-			if cut, next, found = from+at, from+at, ok && from+at > start; !found {
-				cut, next = limit, limit-min(overlapN, (limit-start)/2)
 			}
 		}
 		piece, err := encodeFLAC(ctx, FLAC, path, nil, o.TempDir, "-ss", seconds(start, rate), "-t", seconds(cut-start, rate))
@@ -162,13 +155,7 @@ func encodeFLAC(ctx context.Context, f Format, input string, stdin io.Reader, di
 		return "", fmt.Errorf("audio: %w", err)
 	}
 	out.Close()
-	args := []string{"-hide_banner", "-loglevel", "error", "-y"}
-	if stdin == nil {
-		args = append(args, "-nostdin")
-	}
-	args = append(args, pre...)
-	args = append(args, "-i", input, "-map", "0:a:0", "-ac", "1", "-ar", fmt.Sprint(FFmpegRate),
-		"-sample_fmt", "s16", "-c:a", "flac", "-f", "flac", out.Name())
+	args := append(ffmpegArgs(input, stdin != nil, FFmpegRate, pre), "-sample_fmt", "s16", "-c:a", "flac", "-f", "flac", out.Name())
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdin = stdin
 	stderr := &capped{max: 2 << 10}
