@@ -99,11 +99,6 @@ func Plan(ctx context.Context, r io.ReaderAt, size int64, opts PlanOptions) ([]P
 		return nil, err
 	}
 	size = max(size, 0)
-	w := &window{r: r, size: size, buf: make([]byte, SniffLen)}
-	f := Sniff(w.peek(0, SniffLen))
-	if w.err != nil {
-		return nil, fmt.Errorf("audio: plan: %w", w.err)
-	}
 	if size <= opts.MaxBytes {
 		info, err := Probe(r, size)
 		if err != nil {
@@ -113,21 +108,11 @@ func Plan(ctx context.Context, r io.ReaderAt, size int64, opts PlanOptions) ([]P
 			return []Piece{{End: info.Duration, Size: size, Format: info.Format, Open: section(r, nil, 0, size)}}, nil
 		}
 	}
-	if opts.Shrink && (f == WAV || f == MP3) {
-		if _, err := lookFFmpeg(); err == nil {
-			return planFFmpeg(ctx, r, size, f, opts)
-		}
-	}
-	switch f {
-	case WAV:
-		return planWAV(ctx, r, size, opts)
-	case MP3:
-		return planMP3(ctx, r, size, opts)
-	case Unknown:
-		_, err := Probe(r, size)
+	cut, err := prepare(r, size, opts)
+	if err != nil {
 		return nil, err
 	}
-	return planFFmpeg(ctx, r, size, f, opts)
+	return cut(ctx)
 }
 
 // CanPlan reports, cheaply, whether Plan can cut the file r: it reads the
@@ -140,30 +125,37 @@ func CanPlan(r io.ReaderAt, size int64, opts PlanOptions) error {
 	if err != nil {
 		return err
 	}
-	size = max(size, 0)
+	_, err = prepare(r, max(size, 0), opts)
+	return err
+}
+
+// prepare reads the headers of the file r and returns the function that
+// cuts it, or the error that stops Plan before any decoding.
+func prepare(r io.ReaderAt, size int64, o PlanOptions) (func(context.Context) ([]Piece, error), error) {
 	w := &window{r: r, size: size, buf: make([]byte, SniffLen)}
 	f := Sniff(w.peek(0, SniffLen))
 	if w.err != nil {
-		return fmt.Errorf("audio: plan: %w", w.err)
+		return nil, fmt.Errorf("audio: plan: %w", w.err)
 	}
-	if _, err := lookFFmpeg(); opts.Shrink && (f == WAV || f == MP3) && err == nil {
-		return nil
+	reencode := func(ctx context.Context) ([]Piece, error) { return planFFmpeg(ctx, r, size, f, o) }
+	if _, err := lookFFmpeg(); o.Shrink && (f == WAV || f == MP3) && err == nil {
+		return reencode, nil
 	}
 	switch f {
 	case WAV:
 		wf, err := readWAVFormat(r, size)
-		if err != nil {
-			return err
+		if err == nil {
+			err = wf.cuttable()
 		}
-		return wf.cuttable()
+		return func(ctx context.Context) ([]Piece, error) { return planWAV(ctx, r, wf, o) }, err
 	case MP3:
-		_, err := scanMP3(r, size)
-		return err
+		m, err := scanMP3(r, size)
+		return func(ctx context.Context) ([]Piece, error) { return planMP3(ctx, m, o) }, err
 	case Unknown:
 		_, err := Probe(r, size)
-		return err
+		return nil, err
 	}
-	return needFFmpeg(f)
+	return reencode, needFFmpeg(f)
 }
 
 // cuttable returns why a WAV file of format f cannot be cut, or nil.
@@ -183,15 +175,8 @@ func durSamples(d time.Duration, rate int64) int64 {
 	return s*rate + int64(d%time.Second)*rate/int64(time.Second)
 }
 
-// planWAV cuts a WAV file at sample frames.
-func planWAV(ctx context.Context, r io.ReaderAt, size int64, o PlanOptions) ([]Piece, error) {
-	f, err := readWAVFormat(r, size)
-	if err != nil {
-		return nil, err
-	}
-	if err := f.cuttable(); err != nil {
-		return nil, err
-	}
+// planWAV cuts the WAV file r, of format f, at sample frames.
+func planWAV(ctx context.Context, r io.ReaderAt, f wavFormat, o PlanOptions) ([]Piece, error) {
 	rate, block, total := int64(f.SampleRate), int64(f.BlockAlign), f.frames()
 	head := int64(len(wavHeader(f, 0)))
 	maxN := (min(o.MaxBytes, math.MaxUint32) - head) / block
@@ -293,12 +278,8 @@ type mp3Planner struct {
 	ring frameRing
 }
 
-// planMP3 cuts an MP3 file between frames.
-func planMP3(ctx context.Context, r io.ReaderAt, size int64, o PlanOptions) ([]Piece, error) {
-	m, err := scanMP3(r, size)
-	if err != nil {
-		return nil, err
-	}
+// planMP3 cuts the MP3 file m between frames.
+func planMP3(ctx context.Context, m *mp3File, o PlanOptions) ([]Piece, error) {
 	p := &mp3Planner{ctx: ctx, m: m, s: m.scan(64 << 10), o: o}
 	spf, rate := m.spf(), int64(m.first.rate)
 	maxF := int64(math.MaxInt64)

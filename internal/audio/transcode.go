@@ -26,10 +26,7 @@ import (
 const flacMargin = 0.9
 
 // planFFmpeg re-encodes the file r (of format f) and cuts the result.
-func planFFmpeg(ctx context.Context, r io.ReaderAt, size int64, f Format, o PlanOptions) (_ []Piece, err error) {
-	if err := needFFmpeg(f); err != nil {
-		return nil, err
-	}
+func planFFmpeg(ctx context.Context, r io.ReaderAt, size int64, f Format, o PlanOptions) ([]Piece, error) {
 	input, stdin, cleanup, err := ffmpegInput(f, r, size, o.TempDir)
 	if err != nil {
 		return nil, err
