@@ -40,9 +40,9 @@ type SplitOptions struct {
 	// Shrink re-encodes a WAV or MP3 file that must be cut to 16 kHz mono
 	// FLAC first, when ffmpeg is on PATH: what Whisper hears anyway (it
 	// resamples every input to 16 kHz mono), often small enough to need no
-	// cut (a 44.1 kHz stereo WAV shrinks about tenfold). It costs running
-	// ffmpeg over the whole file and a temporary file of the result (see
-	// WithTempDir). Other formats (FLAC, Ogg, M4A, WebM) are always
+	// cut (a 44.1 kHz stereo WAV of speech shrinks about eightfold). It
+	// costs running ffmpeg over the whole file and a temporary file of the
+	// result (see WithTempDir). Other formats (FLAC, Ogg, M4A, WebM) are always
 	// re-encoded this way to be cut, and need ffmpeg for it.
 	Shrink bool
 }
