@@ -61,7 +61,7 @@ func WithSplitting(o SplitOptions) Option {
 		if o.MaxBytes < 0 || o.MaxDuration < 0 {
 			return errors.New("transcribe: negative split size or duration")
 		}
-		if o.MaxBytes > 0 && o.MaxBytes < 64<<10 {
+		if o.MaxBytes > 0 && o.MaxBytes < audio.MinPieceBytes {
 			return fmt.Errorf("transcribe: split pieces of %d bytes are too small", o.MaxBytes)
 		}
 		c.split = o

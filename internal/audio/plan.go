@@ -33,9 +33,13 @@ type PlanOptions struct {
 // limits but cannot be cut: an unsupported encoding, or limits too small.
 var ErrCannotSplit = errors.New("cannot split audio")
 
-// minPieceBytes and minPieceDuration bound the limits Plan accepts, so
-// that the number of pieces stays proportionate. Tests lower the first.
-var minPieceBytes int64 = 64 << 10
+// MinPieceBytes is the smallest PlanOptions.MaxBytes that Plan accepts, so
+// that the number of pieces stays proportionate.
+const MinPieceBytes = 64 << 10
+
+// minPieceBytes and minPieceDuration bound the limits Plan accepts. Tests
+// lower the first.
+var minPieceBytes int64 = MinPieceBytes
 
 const minPieceDuration = time.Second
 
