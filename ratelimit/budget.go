@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/steno-go/steno/internal/ratehdr"
 )
 
 // Where a budget's numbers come from.
@@ -89,7 +91,7 @@ func (b *budget) reserve(now time.Time, n int) *rate.Reservation {
 // just under the next whole number; unbounded for d = 1). The bounds of all
 // reports are intersected; reports that contradict the bounds (the budget
 // changed) start them afresh.
-func (b *budget) observe(r Report, now time.Time) {
+func (b *budget) observe(r ratehdr.Report, now time.Time) {
 	b.remaining = r.Remaining
 	if r.Limit != b.limit {
 		b.minWindow, b.maxWindow = 0, 0 // a new budget: what was inferred of the old one is void

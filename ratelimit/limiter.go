@@ -66,6 +66,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/steno-go/steno/internal/ratehdr"
 	"golang.org/x/time/rate"
 )
 
@@ -354,7 +356,7 @@ func (l *Limiter) observe(p *Permit, resp *http.Response, err error) {
 		l.meter.record(now)
 	}
 	h := resp.Header
-	if r, ok := ParseReport(h, HeaderLimitRequests, HeaderRemainingRequests, HeaderResetRequests); ok {
+	if r, ok := ratehdr.ParseReport(h, ratehdr.HeaderLimitRequests, ratehdr.HeaderRemainingRequests, ratehdr.HeaderResetRequests); ok {
 		l.learn(l.requests, r, now)
 		l.adaptive = nil
 		if r.Remaining <= float64(l.inFlight) && resp.StatusCode != http.StatusTooManyRequests {
@@ -363,7 +365,7 @@ func (l *Limiter) observe(p *Permit, resp *http.Response, err error) {
 			l.hold(now, l.requests.refillTime(float64(l.inFlight)+1-r.Remaining, r.Reset), false)
 		}
 	}
-	if r, ok := ParseReport(h, HeaderLimitTokens, HeaderRemainingTokens, HeaderResetTokens); ok {
+	if r, ok := ratehdr.ParseReport(h, ratehdr.HeaderLimitTokens, ratehdr.HeaderRemainingTokens, ratehdr.HeaderResetTokens); ok {
 		l.learn(l.tokens, r, now)
 	}
 
@@ -375,9 +377,9 @@ func (l *Limiter) observe(p *Permit, resp *http.Response, err error) {
 			l.limited++
 		}
 		l.throttles++
-		wait, said := RetryAfter(h, now)
+		wait, said := ratehdr.RetryAfter(h, now)
 		if !said && status == http.StatusTooManyRequests {
-			if r, ok := ParseReport(h, HeaderLimitRequests, HeaderRemainingRequests, HeaderResetRequests); ok && r.Remaining < 1 {
+			if r, ok := ratehdr.ParseReport(h, ratehdr.HeaderLimitRequests, ratehdr.HeaderRemainingRequests, ratehdr.HeaderResetRequests); ok && r.Remaining < 1 {
 				wait, said = l.requests.refillTime(1, r.Reset), true
 			}
 		}
@@ -425,7 +427,7 @@ func (l *Limiter) hold(now time.Time, d time.Duration, pause bool) {
 }
 
 // learn applies a report to b, logging what changed.
-func (l *Limiter) learn(b *budget, r Report, now time.Time) {
+func (l *Limiter) learn(b *budget, r ratehdr.Report, now time.Time) {
 	limit, window := b.limit, b.window
 	b.observe(r, now)
 	if b.limit != limit || b.window != window {

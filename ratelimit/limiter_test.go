@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/steno-go/steno/internal/ratehdr"
 	"github.com/steno-go/steno/ratelimit"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
@@ -269,8 +270,8 @@ func TestWindowsAreInferred(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := http.Header{}
-			for i, k := range []string{ratelimit.HeaderLimitRequests, ratelimit.HeaderRemainingRequests, ratelimit.HeaderResetRequests,
-				ratelimit.HeaderLimitTokens, ratelimit.HeaderRemainingTokens, ratelimit.HeaderResetTokens} {
+			for i, k := range []string{ratehdr.HeaderLimitRequests, ratehdr.HeaderRemainingRequests, ratehdr.HeaderResetRequests,
+				ratehdr.HeaderLimitTokens, ratehdr.HeaderRemainingTokens, ratehdr.HeaderResetTokens} {
 				if tc.headers[i] != "" {
 					h.Set(k, tc.headers[i])
 				}
@@ -305,9 +306,9 @@ func TestLowRemainingHoldsNewRequests(t *testing.T) {
 		}
 		// Another process spent the budget: 1 left, 2 of ours in flight.
 		h := http.Header{}
-		h.Set(ratelimit.HeaderLimitRequests, "60")
-		h.Set(ratelimit.HeaderRemainingRequests, "1")
-		h.Set(ratelimit.HeaderResetRequests, "59s")
+		h.Set(ratehdr.HeaderLimitRequests, "60")
+		h.Set(ratehdr.HeaderRemainingRequests, "1")
+		h.Set(ratehdr.HeaderResetRequests, "59s")
 		start := time.Now()
 		permits[0].Done(&http.Response{StatusCode: 200, Header: h}, nil)
 		if _, err := lim.Acquire(context.Background(), ratelimit.Cost{}); err != nil {

@@ -44,6 +44,7 @@ import (
 
 	"github.com/sethvargo/go-retry"
 
+	"github.com/steno-go/steno/internal/ratehdr"
 	"github.com/steno-go/steno/multipart"
 	"github.com/steno-go/steno/ratelimit"
 )
@@ -462,9 +463,9 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		wait, _ := ratelimit.RetryAfter(resp.Header, time.Now())
+		wait, _ := ratehdr.RetryAfter(resp.Header, time.Now())
 		e := newAPIError(resp, body, wait, c.apiKey)
-		if v, set := ratelimit.ShouldRetry(resp.Header); set {
+		if v, set := ratehdr.ShouldRetry(resp.Header); set {
 			e.shouldRetry = &v
 		}
 		return nil, e

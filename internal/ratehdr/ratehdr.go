@@ -1,4 +1,6 @@
-package ratelimit
+// Package ratehdr reads the headers in which servers speaking OpenAI's
+// protocol state their rate limits and when to try again.
+package ratehdr
 
 import (
 	"math"
