@@ -13,16 +13,21 @@
 // Around that it simulates what makes a real batch hard, each driven by
 // [Config]:
 //
-//   - rate limits: token buckets of requests and tokens per window that
-//     refill continuously, answering 429 rate_limit_exceeded with retry-after
-//     when empty;
+//   - rate limits ([RateLimit]): budgets of requests and tokens per window,
+//     and of seconds of audio per hour or day as Groq has, each counted as
+//     a token bucket that refills continuously (OpenAI's; the default), a
+//     fixed window or a sliding window ([Shape]), optionally enforced in
+//     slices of the window as OpenAI says it may; x-ratelimit-* headers
+//     describe the requests and tokens budgets in the shape's terms (the
+//     audio budget shows only in its 429s, as Groq's does), and a spent
+//     budget answers 429 rate_limit_exceeded with retry-after;
 //   - quota exhaustion: after a number of billed requests, every request gets
 //     the 429 insufficient_quota that must never be retried;
 //   - faults: scripted or random (seeded, so deterministic) 500, 502, 503,
 //     429 and dropped connections;
 //   - latency, and statistics ([Stats]) of what the fake received: requests
 //     by status, the most in flight at once, arrival times of billed and
-//     rate-limited requests.
+//     rate-limited requests, and the seconds of audio admitted.
 //
 // Transcripts come from a [TranscribeFunc]; [DefaultTranscriber] makes
 // deterministic English text whose length follows the audio's duration.
@@ -40,5 +45,5 @@
 //
 // The order of checks for each request is: route and method, API key,
 // faults, quota, rate limit, request framing (Content-Length, size,
-// multipart), fields, file, transcription.
+// multipart), fields, file, audio seconds, transcription.
 package transcribetest

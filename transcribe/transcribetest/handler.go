@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	mathrand "math/rand/v2"
 	"net/http"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/steno-go/steno/internal/audio"
 )
 
 // Config sets up a fake. The zero value is a well-behaved, unlimited server
@@ -96,6 +99,37 @@ type Stats struct {
 	BytesReceived int64       // request body bytes read
 	Billed        []time.Time // arrival time of every request answered 200, in order
 	Sent          []time.Time // arrival time of every request that reached the rate limiter (past the key check, faults and quota), in order
+
+	// Audio lists the audio admitted past the audio-seconds check, in
+	// order: one entry for every request whose upload was parsed and whose
+	// duration could be read, whether or not RateLimit.AudioSeconds is set,
+	// and none for those it refused. These are the charges to AudioSeconds;
+	// a request that fails afterwards (in the Transcriber) keeps its entry.
+	Audio []AudioCharge
+}
+
+// AudioCharge is the audio of one request, as charged to
+// RateLimit.AudioSeconds.
+type AudioCharge struct {
+	At      time.Time // when it was charged: after the upload, before transcription
+	Seconds float64   // the audio's duration, rounded up to whole seconds
+}
+
+// MaxAudioInWindow returns the most seconds of audio charged in any
+// half-open window [t, t+d): for example the most audio the fake took in
+// any hour, to check a client kept to an audio-seconds budget.
+func (s Stats) MaxAudioInWindow(d time.Duration) float64 {
+	charges := slices.SortedFunc(slices.Values(s.Audio), func(a, b AudioCharge) int { return a.At.Compare(b.At) })
+	most, sum, i := 0.0, 0.0, 0
+	for _, c := range charges {
+		sum += c.Seconds
+		for c.At.Sub(charges[i].At) >= d {
+			sum -= charges[i].Seconds
+			i++
+		}
+		most = max(most, sum)
+	}
+	return most
 }
 
 // MaxInWindow returns the largest number of times that fall in any
@@ -129,8 +163,10 @@ type Handler struct {
 	passed    int // requests past the key check, to index cfg.Faults
 	quotaUsed int // requests admitted and not failed: billed, or on their way to it
 	rng       *mathrand.Rand
-	requests  *bucket // nil: not enforced
-	tokens    *bucket // nil: not enforced
+	origin    time.Time // when the first request reached the rate limiter: fixed windows follow each other from it
+	requests  *budget   // nil: not enforced
+	tokens    *budget   // nil: not enforced
+	audio     *budget   // nil: not enforced
 }
 
 // NewHandler returns a fake configured by cfg.
@@ -140,6 +176,9 @@ func NewHandler(cfg Config) *Handler {
 	}
 	if cfg.RateLimit.Window <= 0 {
 		cfg.RateLimit.Window = time.Minute
+	}
+	if cfg.RateLimit.AudioWindow <= 0 {
+		cfg.RateLimit.AudioWindow = time.Hour
 	}
 	cfg.Faults, cfg.FaultKinds = slices.Clone(cfg.Faults), slices.Clone(cfg.FaultKinds)
 	h := &Handler{
@@ -155,11 +194,15 @@ func NewHandler(cfg Config) *Handler {
 	if h.transcribe == nil {
 		h.transcribe = DefaultTranscriber
 	}
-	if n := cfg.RateLimit.Requests; n > 0 {
-		h.requests = &bucket{limit: float64(n), window: cfg.RateLimit.Window}
+	rl := cfg.RateLimit
+	if rl.Requests > 0 {
+		h.requests = newBudget(rl.Shape, rl.Requests, rl.Window, rl.Slices)
 	}
-	if n := cfg.RateLimit.Tokens; n > 0 {
-		h.tokens = &bucket{limit: float64(n), window: cfg.RateLimit.Window}
+	if rl.Tokens > 0 {
+		h.tokens = newBudget(rl.Shape, rl.Tokens, rl.Window, rl.Slices)
+	}
+	if rl.AudioSeconds > 0 {
+		h.audio = newBudget(rl.Shape, rl.AudioSeconds, rl.AudioWindow, 0)
 	}
 	return h
 }
@@ -172,6 +215,7 @@ func (h *Handler) Stats() Stats {
 	s.ByStatus = maps.Clone(s.ByStatus)
 	s.Billed = slices.SortedFunc(slices.Values(s.Billed), time.Time.Compare)
 	s.Sent = slices.SortedFunc(slices.Values(s.Sent), time.Time.Compare)
+	s.Audio = slices.Clone(s.Audio)
 	s.BytesReceived = h.received.Load()
 	return s
 }
@@ -280,6 +324,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Tim
 	var res result
 	if e != nil {
 		res = errorResult(e)
+	} else if refused, ok := h.chargeAudio(w.Header(), a); !ok {
+		res = refused
 	} else {
 		res = h.transcribeAndRender(r.Context(), a)
 	}
@@ -326,9 +372,12 @@ func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fau
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
-	for _, b := range []*bucket{h.requests, h.tokens} {
+	if h.origin.IsZero() {
+		h.origin = now
+	}
+	for _, b := range []*budget{h.requests, h.tokens} {
 		if b != nil {
-			b.refill(now)
+			b.advance(h.origin, now)
 		}
 	}
 	defer func() { // the headers show the budget after this request
@@ -336,10 +385,10 @@ func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fau
 			return
 		}
 		if h.requests != nil {
-			h.requests.setHeaders(hdr, "requests")
+			h.requests.setHeaders(hdr, "requests", now)
 		}
 		if h.tokens != nil {
-			h.tokens.setHeaders(hdr, "tokens")
+			h.tokens.setHeaders(hdr, "tokens", now)
 		}
 	}()
 
@@ -351,7 +400,7 @@ func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fau
 	case FaultRateLimited:
 		wait, limit := time.Second, 50
 		if b := h.requests; b != nil {
-			wait, limit = max(wait, b.wait(1)), int(b.limit)
+			wait, limit = max(wait, b.wait(now, 1)), int(b.limit)
 		}
 		setRetryAfter(hdr, wait)
 		return rateLimited("requests", limit, limit, 1, wait)
@@ -359,29 +408,80 @@ func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fau
 	if q := h.cfg.QuotaRequests; q > 0 && h.quotaUsed >= q {
 		return errQuota
 	}
-	h.quotaUsed++
 	h.stats.Sent = append(h.stats.Sent, arrival)
 	if b := h.requests; b != nil {
-		if wait := b.wait(1); wait > 0 {
+		if wait := b.wait(now, 1); wait > 0 {
 			setRetryAfter(hdr, wait)
 			return rateLimited("requests", int(b.limit), int(b.limit)-b.remaining(), 1, wait)
 		}
 	}
-	cost := max(0, (r.ContentLength+999)/1000)
+	cost := float64(max(0, (r.ContentLength+999)/1000))
 	if b := h.tokens; b != nil {
-		if float64(cost) > b.limit {
+		if cost > b.limit {
 			return tooLarge(int(b.limit), int(cost))
 		}
-		if wait := b.wait(float64(cost)); wait > 0 {
+		if wait := b.wait(now, cost); wait > 0 {
 			setRetryAfter(hdr, wait)
 			return rateLimited("tokens", int(b.limit), int(b.limit)-b.remaining(), int(cost), wait)
 		}
-		b.avail -= float64(cost)
+		b.spend(now, cost)
 	}
 	if b := h.requests; b != nil {
-		b.avail--
+		b.spend(now, 1)
 	}
+	// Only an admitted request takes a share of the quota (given back if
+	// it fails): one refused here never reaches the API's billing.
+	h.quotaUsed++
 	return nil
+}
+
+// chargeAudio charges a parsed request's audio to the audio-seconds budget
+// and records it in Stats.Audio. If the audio does not fit, it returns
+// Groq's 429 (or 413 for audio longer than the whole budget) and false;
+// the request keeps what it spent of its request and token budgets.
+func (h *Handler) chargeAudio(hdr http.Header, a *Audio) (result, bool) {
+	seconds, ok := audioSeconds(a)
+	if !ok {
+		return result{}, true // the Transcriber will judge the file
+	}
+	seconds = math.Ceil(seconds)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	if b := h.audio; b != nil {
+		if h.origin.IsZero() {
+			h.origin = now
+		}
+		b.advance(h.origin, now)
+		window := h.cfg.RateLimit.AudioWindow
+		if seconds > b.limit {
+			return audioTooLarge(a.Model, window, int(b.limit), int(seconds)), false
+		}
+		if wait := b.wait(now, seconds); wait > 0 {
+			setRetryAfter(hdr, wait)
+			return audioLimited(a.Model, window, int(b.limit), int(b.limit)-b.remaining(), int(seconds), wait), false
+		}
+		b.spend(now, seconds)
+	}
+	h.stats.Audio = append(h.stats.Audio, AudioCharge{At: now, Seconds: seconds})
+	return result{}, true
+}
+
+// audioSeconds returns the duration of a request's audio as
+// DefaultTranscriber measures it: from a WAV file's header, else at 128
+// kbps (16000 bytes a second). ok is false for a WAV file whose header
+// cannot be read.
+func audioSeconds(a *Audio) (seconds float64, ok bool) {
+	head := make([]byte, audio.SniffLen)
+	n, _ := a.File.ReadAt(head, 0)
+	if audio.Sniff(head[:n]) != audio.WAV {
+		return float64(a.Size) / 16000, true
+	}
+	info, err := audio.ReadWAVInfo(a.File, a.Size)
+	if err != nil {
+		return 0, false
+	}
+	return info.Seconds(), true
 }
 
 // countingBody counts the bytes read from a request body.
