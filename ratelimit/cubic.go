@@ -21,27 +21,28 @@ const (
 
 // cubic is the state of the adaptive rate.
 type cubic struct {
+	rate         float64   // requests per second, now
 	lastMax      float64   // the rate when the last throttle came
 	lastThrottle time.Time // when it came
 }
 
-// throttle returns the rate after a throttle at now, given the measured
-// rate of answers and the current pace.
-func (c *cubic) throttle(now time.Time, measured, current float64) float64 {
+// throttle cuts the rate after a throttle at now, given the measured rate
+// of answers.
+func (c *cubic) throttle(now time.Time, measured float64) {
 	r := measured
-	if !math.IsInf(current, 1) {
-		r = min(measured, current)
+	if !math.IsInf(c.rate, 1) {
+		r = min(measured, c.rate)
 	}
 	c.lastMax, c.lastThrottle = r, now
-	return max(minRate, r*cubicBeta)
+	c.rate = max(minRate, r*cubicBeta)
 }
 
-// success returns the rate after a success at now.
-func (c *cubic) success(now time.Time, measured float64) float64 {
+// success grows the rate back after a success at now.
+func (c *cubic) success(now time.Time, measured float64) {
 	k := math.Cbrt(c.lastMax * (1 - cubicBeta) / cubicScale)
 	t := now.Sub(c.lastThrottle).Seconds() - k
 	r := cubicScale*t*t*t + c.lastMax
-	return max(minRate, min(r, maxOverShoot*measured))
+	c.rate = max(minRate, min(r, maxOverShoot*measured))
 }
 
 // meter measures the rate of successful answers (what the server lets

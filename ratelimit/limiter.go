@@ -1,58 +1,3 @@
-// Package ratelimit keeps many concurrent requests to a rate-limited API
-// within its budget: it spends the whole budget and never trips it.
-//
-// # The model
-//
-// A Limiter guards one account's budgets: requests, tokens and audio seconds,
-// each "N per window". A request first takes one of at most MaxInFlight
-// slots, then waits for its share of every budget, then for the end of any
-// shared pause; Acquire does all three and returns a Permit. When the answer
-// arrives, Permit.Done hands it back, and that is how the limiter learns.
-// Most callers use Acquire and Done around each request, or wrap an HTTP
-// client with Transport, which does it for them.
-//
-// Budgets are paced, not burst: a budget of N per window W lets one request
-// through every W/N (slightly more: 1 % is left for jitter), so no window of
-// length W ever sees more than N, and over time 99 % of them are used. Pacing is a golang.org/x/time/rate token bucket of
-// burst 1 (larger for a single cost above 1).
-//
-// # Where the numbers come from
-//
-// Configured limits (Config.Requests, say 50 per minute) are where the
-// limiter starts; the server's headers correct them. OpenAI-style servers
-// send, for requests and for tokens, the budget's size, what is left, and the
-// time until it is whole again (x-ratelimit-limit-requests: 50,
-// -remaining-requests: 49, -reset-requests: 1.2s). For a budget that refills
-// continuously, the refill rate is (limit − remaining) / reset, so the
-// window is
-//
-//	window = reset × limit / (limit − remaining)
-//
-// and the limiter need not be told whether a budget counts per minute
-// (OpenAI) or per day (Groq's request budget, while its tokens count per
-// minute). Remaining counts are whole numbers, so each response bounds the
-// window from below and, unless only one is missing, from above; the limiter
-// intersects the bounds of all responses and picks the common window (1 s,
-// 10 s, 1 min, 1 h, 1 day) within them, allowing 25 % for the rounding of
-// reset times. A window that fits none of them is paced at its upper bound.
-//
-// When a response says fewer requests remain than are already in flight,
-// new requests are held until enough of the budget has refilled. A 429
-// rate_limit_exceeded pauses every caller of the limiter, not just the one
-// that got it, until the time the server gave (retry-after-ms, retry-after,
-// else the reset), or else a backoff that grows with repeated 429s; 429s
-// answering requests sent before the pause began extend it to the latest
-// time asked for but do not add up. A 429 insufficient_quota is not a rate
-// limit: Done with an error matching ErrQuotaExceeded changes nothing, and
-// the caller should stop.
-//
-// Servers that send no x-ratelimit headers (self-hosted servers, many
-// gateways) get an adaptive rate in the manner of the AWS SDK's adaptive
-// retry mode: unrestricted until the first throttle (429 or 503), then cut to
-// 0.7 × the measured rate of successes and grown back along a cubic curve,
-// never above twice that rate. With no limit configured, the limiter also starts
-// cautiously, one request in flight, and opens to MaxInFlight when the first
-// answer arrives.
 package ratelimit
 
 import (
@@ -62,22 +7,24 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
-	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 
 	"github.com/steno-go/steno/internal/ratehdr"
-	"golang.org/x/time/rate"
 )
 
 // Defaults of a Limiter.
 const (
 	// DefaultMaxInFlight is how many requests may be in flight at once
-	// when Config.MaxInFlight is 0.
-	DefaultMaxInFlight = 8
-	// DefaultMaxPause caps any single pause or hold read from a server's
-	// headers when Config.MaxPause is 0.
+	// when Config.MaxInFlight is 0: enough that a budget of 50 requests a
+	// minute is spent at once, not the bound.
+	DefaultMaxInFlight = 64
+	// DefaultMaxPause caps any wait that a server's word alone imposes (a
+	// pause after a 429, a reset, a learned budget's refill) when
+	// Config.MaxPause is 0.
 	DefaultMaxPause = 2 * time.Minute
 )
 
@@ -87,11 +34,20 @@ const (
 	throttleBackoffMax  = 30 * time.Second
 )
 
+// paceMargin is the share of a budget's rate that even spreading paces at:
+// 1 % is left for the jitter of clocks and networks.
+const paceMargin = 0.99
+
 // ErrQuotaExceeded is the error for a 429 insufficient_quota: the account
 // has no credit left. It is not a rate limit and is never waited out. Pass
 // an error matching it to Permit.Done (transcribe's APIError does) so the
 // limiter does not take it for one.
 var ErrQuotaExceeded = errors.New("quota exceeded")
+
+// ErrWouldExceedDeadline is returned (wrapped, matching
+// context.DeadlineExceeded too) by Acquire when the wait is known to
+// outlast the context's deadline.
+var ErrWouldExceedDeadline = fmt.Errorf("ratelimit: wait would exceed the context deadline: %w", context.DeadlineExceeded)
 
 // Limit is a budget of N per Per, e.g. {50, time.Minute}.
 type Limit struct {
@@ -105,16 +61,24 @@ type Config struct {
 	// MaxInFlight bounds the requests in flight at once; 0 means
 	// DefaultMaxInFlight.
 	MaxInFlight int
-	// Requests, Tokens and AudioSeconds are budgets to start from. The
-	// zero Limit means unknown: requests and tokens are then learned from
-	// the server's headers; audio seconds (which no header reports) are
-	// not limited.
+	// Requests, Tokens and AudioSeconds are budgets to start from, whole
+	// at the start and refilling continuously (a token bucket of N that
+	// refills N per Per). The zero Limit means unknown: requests and tokens
+	// are then learned from the server's headers, audio seconds from its
+	// 429 messages. The server's reports correct a configured budget's
+	// size, level and shape; waits from a configured budget are not capped
+	// by MaxPause.
 	Requests, Tokens, AudioSeconds Limit
-	// MaxPause caps any pause or hold taken on a server's word; 0 means
-	// DefaultMaxPause.
+	// MaxPause caps any wait that the server's word alone imposes; 0
+	// means DefaultMaxPause.
 	MaxPause time.Duration
-	// Logger receives a line for each pause and each limit learned; nil
-	// logs nothing.
+	// Spread paces requests evenly at the requests budget's rate from
+	// the start, for a server known to refuse bursts that its budget
+	// allows. Without it, the limiter spreads only once the server has
+	// shown that (see the package doc).
+	Spread bool
+	// Logger receives a line for each pause, each budget learned and
+	// each change of model; nil logs nothing.
 	Logger *slog.Logger
 }
 
@@ -124,26 +88,48 @@ type Cost struct {
 	AudioSeconds float64 // counted against the audio-seconds budget
 }
 
-// Limiter paces requests to one account's budgets. It is safe for
+// Indexes of the budgets.
+const (
+	bRequests = iota
+	bTokens
+	bAudio
+	nBudgets
+)
+
+type costs [nBudgets]float64
+
+func (c Cost) costs() costs { return costs{1, c.Tokens, c.AudioSeconds} }
+
+func (c costs) add(d costs) costs {
+	for i := range c {
+		c[i] += d[i]
+	}
+	return c
+}
+
+// Limiter keeps requests within one account's budgets. It is safe for
 // concurrent use; share one among every client that spends the same budget.
 type Limiter struct {
-	slots       *semaphore.Weighted // in flight
-	turn        *semaphore.Weighted // of size 1: whose turn it is to take from the budgets
 	maxInFlight int
 	maxPause    time.Duration
 	log         *slog.Logger
 
-	mu                      sync.Mutex
-	held                    int64 // slots kept back during the cautious start
-	inFlight                int
-	requests, tokens, audio *budget
-	adaptive                *cubic // nil until the first throttle of a server without headers
-	meter                   meter
-	pauseUntil, pauseStart  time.Time
-	backoff                 int           // throttles without a server's word since the last success
-	changed                 chan struct{} // closed (and replaced) when the pace changes or a pause begins
-	pauses, holds, limited  int
-	throttles               int
+	mu         sync.Mutex
+	budgets    [nBudgets]*mirror
+	inFlight   int
+	queue      []*waiter
+	timer      *time.Timer // runs dispatch when the head of the queue may go
+	timerAt    time.Time
+	pace       *rate.Limiter // even spacing of requests; nil: bursts allowed
+	spread     bool          // configured, or the server refused a burst its budget allowed
+	adaptive   *cubic        // nil until the first throttle of a server without headers
+	meter      meter
+	pauseUntil time.Time
+	pauseStart time.Time
+	backoff    int // throttles without a server's word since the last success
+	pauses     int
+	limited    int
+	throttles  int
 }
 
 // New returns a Limiter configured by cfg, or an error for a negative or
@@ -152,30 +138,28 @@ func New(cfg Config) (*Limiter, error) {
 	if cfg.MaxInFlight < 0 || cfg.MaxPause < 0 {
 		return nil, fmt.Errorf("ratelimit: negative MaxInFlight (%d) or MaxPause (%v)", cfg.MaxInFlight, cfg.MaxPause)
 	}
-	for name, l := range map[string]Limit{"Requests": cfg.Requests, "Tokens": cfg.Tokens, "AudioSeconds": cfg.AudioSeconds} {
-		if l.N < 0 || math.IsNaN(l.N) || math.IsInf(l.N, 0) || (l.N > 0 && l.Per <= 0) {
-			return nil, fmt.Errorf("ratelimit: %s limit %v per %v: want a positive number per positive duration", name, l.N, l.Per)
+	for _, c := range []struct {
+		name string
+		l    Limit
+	}{{"Requests", cfg.Requests}, {"Tokens", cfg.Tokens}, {"AudioSeconds", cfg.AudioSeconds}} {
+		if c.l.N < 0 || math.IsNaN(c.l.N) || math.IsInf(c.l.N, 0) || c.l.Per < 0 || (c.l.N > 0) != (c.l.Per > 0) {
+			return nil, fmt.Errorf("ratelimit: %s limit %v per %v: want a positive number per positive duration", c.name, c.l.N, c.l.Per)
 		}
 	}
 	l := &Limiter{
-		changed:     make(chan struct{}),
 		maxInFlight: cmpOr(cfg.MaxInFlight, DefaultMaxInFlight),
 		maxPause:    cmpOr(cfg.MaxPause, DefaultMaxPause),
 		log:         cfg.Logger,
+		spread:      cfg.Spread,
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
 	now := time.Now()
-	l.requests = newBudget("requests", cfg.Requests, now)
-	l.tokens = newBudget("tokens", cfg.Tokens, now)
-	l.audio = newBudget("audio seconds", cfg.AudioSeconds, now)
-	l.slots = semaphore.NewWeighted(int64(l.maxInFlight))
-	l.turn = semaphore.NewWeighted(1)
-	if cfg.Requests.N == 0 && l.maxInFlight > 1 {
-		l.held = int64(l.maxInFlight - 1)
-		l.slots.TryAcquire(l.held)
-	}
+	l.budgets[bRequests] = newMirror("requests", cfg.Requests, now)
+	l.budgets[bTokens] = newMirror("tokens", cfg.Tokens, now)
+	l.budgets[bAudio] = newMirror("audio seconds", cfg.AudioSeconds, now)
+	l.updatePace(now)
 	return l, nil
 }
 
@@ -187,215 +171,282 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
-// ErrWouldExceedDeadline is returned (wrapped, matching
-// context.DeadlineExceeded too) by Acquire when the wait would outlast the
-// context's deadline.
-var ErrWouldExceedDeadline = fmt.Errorf("ratelimit: wait would exceed the context deadline: %w", context.DeadlineExceeded)
+// A waiter is a call of Acquire in the queue.
+type waiter struct {
+	cost     costs
+	deadline time.Time // zero: none
+	ready    chan struct{}
+	permit   *Permit // set, or err, when ready is closed
+	err      error
+}
 
 // A Permit is one request's right to be sent. Call Done exactly once, with
-// what came back, when the request is over.
+// what came back, when the request is over (or Cancel if it was never
+// sent).
 type Permit struct {
 	l      *Limiter
+	cost   costs
 	sentAt time.Time
-	once   sync.Once
+	paced  *rate.Reservation
+	ended  bool // Done or Cancel called; guarded by l.mu
 }
 
 // Acquire waits until a request costing cost may be sent: for a free slot
-// among MaxInFlight, for its share of every budget, and for the end of any
-// shared pause. It returns at once with the context's error when ctx is done
-// while waiting, and with ErrWouldExceedDeadline when the wait is known to
-// outlast ctx's deadline; either way it gives back what it took.
+// among MaxInFlight, for every budget to allow it, for the end of any
+// shared pause, and for its turn: callers are served in the order they
+// arrived. It returns at once with ErrWouldExceedDeadline when the wait is
+// known to outlast ctx's deadline (counting the callers ahead of it), and
+// with the context's error when ctx is done while waiting; either way it
+// gives back what it took.
 func (l *Limiter) Acquire(ctx context.Context, cost Cost) (*Permit, error) {
 	if !(cost.Tokens >= 0) || !(cost.AudioSeconds >= 0) || math.IsInf(cost.Tokens, 0) || math.IsInf(cost.AudioSeconds, 0) {
 		return nil, fmt.Errorf("ratelimit: invalid cost %+v", cost)
 	}
-	if err := l.slots.Acquire(ctx, 1); err != nil {
+	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
-	// One request at a time takes its turn from the budgets, in order of
-	// arrival: a turn taken is then always the latest, so giving it back
-	// when the pace changes restores the budgets exactly.
-	if err := l.turn.Acquire(ctx, 1); err != nil {
-		l.slots.Release(1)
-		return nil, err
+	w := &waiter{cost: cost.costs(), ready: make(chan struct{})}
+	if dl, ok := ctx.Deadline(); ok {
+		w.deadline = dl
 	}
-	defer l.turn.Release(1)
-	for {
-		if err := l.waitPause(ctx); err != nil {
-			l.slots.Release(1)
-			return nil, err
-		}
-		delay, changed, cancel, err := l.reserve(ctx, cost)
-		woken := false
-		if err == nil {
-			woken, err = sleepUnless(ctx, delay, changed)
-		}
-		if err != nil {
-			cancel()
-			l.slots.Release(1)
-			return nil, err
-		}
-		l.mu.Lock()
-		now := time.Now()
-		if woken || l.pauseUntil.After(now) {
-			// The pace changed or a pause began: the turn taken
-			// at the old pace is given back and taken anew.
-			l.mu.Unlock()
-			cancel()
-			continue
-		}
-		l.inFlight++
-		l.mu.Unlock()
-		return &Permit{l: l, sentAt: now}, nil
-	}
-}
-
-// waitPause returns when no pause is in force.
-func (l *Limiter) waitPause(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		until := l.pauseUntil
-		l.mu.Unlock()
-		d := time.Until(until)
-		if d <= 0 {
-			return nil
-		}
-		if dl, ok := ctx.Deadline(); ok && until.After(dl) {
-			return ErrWouldExceedDeadline
-		}
-		if _, err := sleepUnless(ctx, d, nil); err != nil {
-			return err
-		}
-	}
-}
-
-// reserve takes cost from every budget and returns how long until all of
-// them allow it, a channel closed if the pace changes meanwhile, and a func
-// that gives the cost back.
-func (l *Limiter) reserve(ctx context.Context, cost Cost) (time.Duration, <-chan struct{}, func(), error) {
-	now := time.Now()
 	l.mu.Lock()
-	changed := l.changed
-	var taken []*rate.Reservation
-	var delay time.Duration
-	for _, c := range []struct {
-		b *budget
-		n float64
-	}{{l.requests, 1}, {l.tokens, cost.Tokens}, {l.audio, cost.AudioSeconds}} {
-		if c.n == 0 {
-			continue
-		}
-		r := c.b.reserve(now, int(math.Ceil(c.n)))
-		taken = append(taken, r)
-		delay = max(delay, r.DelayFrom(now))
-	}
+	l.queue = append(l.queue, w)
+	l.dispatch(time.Now())
 	l.mu.Unlock()
-	cancel := func() {
-		t := time.Now()
-		for _, r := range taken {
-			r.CancelAt(t)
+	select {
+	case <-w.ready:
+		return w.permit, w.err
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := slices.Index(l.queue, w); i >= 0 {
+		l.queue = slices.Delete(l.queue, i, i+1)
+	} else if w.permit != nil {
+		l.cancel(w.permit)
+	}
+	l.dispatch(time.Now())
+	return nil, context.Cause(ctx)
+}
+
+// dispatch grants what may go now, in order, fails the waiters whose
+// deadline the wait would pass, and sets the timer for the next grant.
+// l.mu is held.
+func (l *Limiter) dispatch(now time.Time) {
+	for len(l.queue) > 0 && l.inFlight < l.maxInFlight {
+		w := l.queue[0]
+		if d, _ := l.delay(now, w.cost, 1); d > 0 {
+			break
+		}
+		l.queue = l.queue[1:]
+		l.grant(now, w)
+	}
+	l.failLate(now)
+	l.schedule(now)
+}
+
+// delay returns how long from now until the budgets, the pacer and any
+// pause allow cost (n requests' worth, for the pacer), and whether that is
+// known: false when it waits for an answer to come back.
+func (l *Limiter) delay(now time.Time, cost costs, n int) (time.Duration, bool) {
+	d := max(0, l.pauseUntil.Sub(now))
+	busy := l.inFlight > 0
+	for i, m := range l.budgets {
+		md, ok := m.wait(now, cost[i], busy)
+		if !ok {
+			return d, false
+		}
+		d = max(d, md)
+	}
+	if l.pace != nil && n > 0 {
+		need := float64(n) - l.pace.TokensAt(now.Add(d))
+		if need > 0 {
+			d += time.Duration(math.Ceil(need / float64(l.pace.Limit()) * float64(time.Second)))
 		}
 	}
-	if dl, ok := ctx.Deadline(); ok && now.Add(delay).After(dl) {
-		return 0, nil, cancel, ErrWouldExceedDeadline
-	}
-	return delay, changed, cancel, nil
+	return d, true
 }
 
-// sleepUnless waits d, unless ctx is done (an error) or wake is closed
-// first (woken).
-func sleepUnless(ctx context.Context, d time.Duration, wake <-chan struct{}) (woken bool, err error) {
-	if d <= 0 {
-		return false, context.Cause(ctx)
+// grant gives w its permit. l.mu is held.
+func (l *Limiter) grant(now time.Time, w *waiter) {
+	p := &Permit{l: l, cost: w.cost, sentAt: now}
+	for i, m := range l.budgets {
+		m.take(now, w.cost[i])
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return false, nil
-	case <-wake:
-		return true, nil
-	case <-ctx.Done():
-		return false, context.Cause(ctx)
+	if l.pace != nil {
+		p.paced = l.pace.ReserveN(now, 1)
+	}
+	l.inFlight++
+	w.permit = p
+	close(w.ready)
+}
+
+// failLate fails at once every waiter whose deadline its turn would pass,
+// counting the costs of those ahead of it. l.mu is held.
+func (l *Limiter) failLate(now time.Time) {
+	var ahead costs
+	kept := l.queue[:0]
+	for i, w := range l.queue {
+		upTo := ahead.add(w.cost)
+		if !w.deadline.IsZero() {
+			if d, ok := l.estimate(now, upTo, i+1); ok && now.Add(d).After(w.deadline) {
+				w.err = ErrWouldExceedDeadline
+				close(w.ready)
+				continue
+			}
+		}
+		ahead = upTo
+		kept = append(kept, w)
+	}
+	clear(l.queue[len(kept):])
+	l.queue = kept
+}
+
+// estimate returns how long until the costs of n requests may all have been
+// spent, as far as the budgets, the pacer and the pause tell.
+func (l *Limiter) estimate(now time.Time, cost costs, n int) (time.Duration, bool) {
+	d := max(0, l.pauseUntil.Sub(now))
+	for i, m := range l.budgets {
+		md, ok := m.estimate(now, cost[i])
+		if !ok {
+			return 0, false
+		}
+		d = max(d, md)
+	}
+	if l.pace != nil {
+		if need := float64(n) - l.pace.TokensAt(now); need > 0 {
+			d = max(d, time.Duration(need/float64(l.pace.Limit())*float64(time.Second)))
+		}
+	}
+	return d, true
+}
+
+// schedule sets the timer for when the head of the queue may go, if the
+// time is known. l.mu is held.
+func (l *Limiter) schedule(now time.Time) {
+	var at time.Time
+	if len(l.queue) > 0 && l.inFlight < l.maxInFlight {
+		if d, ok := l.delay(now, l.queue[0].cost, 1); ok && d > 0 {
+			at = now.Add(d)
+		}
+	}
+	if at.Equal(l.timerAt) {
+		return
+	}
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	l.timerAt = at
+	if !at.IsZero() {
+		l.timer = time.AfterFunc(at.Sub(now), func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.timerAt = time.Time{}
+			l.timer = nil
+			l.dispatch(time.Now())
+		})
 	}
 }
 
-// wake tells the requests waiting for their turn that the pace changed or
-// a pause began, so that they take their turn anew. l.mu is held.
-func (l *Limiter) wake() {
-	close(l.changed)
-	l.changed = make(chan struct{})
+// Cancel gives back a permit whose request was never sent: its share of
+// every budget returns. Calls after Done or Cancel do nothing.
+func (p *Permit) Cancel() {
+	l := p.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p.ended {
+		return
+	}
+	l.cancel(p)
+	l.dispatch(time.Now())
+}
+
+// cancel gives back p. l.mu is held.
+func (l *Limiter) cancel(p *Permit) {
+	now := time.Now()
+	p.ended = true
+	l.inFlight--
+	for i, m := range l.budgets {
+		m.giveBack(now, p.cost[i])
+	}
+	if p.paced != nil {
+		p.paced.CancelAt(now)
+	}
+}
+
+// Settle records what the request actually cost, when the answer says (its
+// usage), so that the budgets are charged that instead of the estimate
+// given to Acquire. Call it before Done; calls after do nothing.
+func (p *Permit) Settle(actual Cost) {
+	if !(actual.Tokens >= 0) || !(actual.AudioSeconds >= 0) || math.IsInf(actual.Tokens, 0) || math.IsInf(actual.AudioSeconds, 0) {
+		return
+	}
+	l := p.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p.ended {
+		return
+	}
+	now := time.Now()
+	c := actual.costs()
+	for i, m := range l.budgets {
+		m.settle(now, p.cost[i], c[i])
+	}
+	p.cost = c
+	l.dispatch(now)
 }
 
 // Done reports how the request went: its response (nil when none came) and
-// its error. For a 429, err tells a rate limit from an exhausted quota: an
-// error matching ErrQuotaExceeded is the latter. Done frees the request's
-// slot and learns from the response's headers and status; calls after the
-// first do nothing.
+// its error. For a 429, err tells a rate limit from an exhausted quota (an
+// error matching ErrQuotaExceeded is the latter), and err's text is read
+// for the budget that the server's message names ("… on audio seconds per
+// hour (ASPH): Limit 7200, Used 7134, Requested 120. Please try again in
+// 1m2.5s."), which some servers report nowhere else. Done frees the
+// request's slot and learns from the response's headers and status; calls
+// after the first (or after Cancel) do nothing.
 func (p *Permit) Done(resp *http.Response, err error) {
-	p.once.Do(func() {
-		p.l.observe(p, resp, err)
-		p.l.slots.Release(1)
-	})
-}
-
-// observe learns from one answer.
-func (l *Limiter) observe(p *Permit, resp *http.Response, err error) {
-	now := time.Now()
+	l := p.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if p.ended {
+		return
+	}
+	p.ended = true
+	now := time.Now()
 	l.inFlight--
-	if resp == nil {
-		return // a connection error says nothing about the budget
+	for i, m := range l.budgets {
+		m.inFlight -= p.cost[i]
 	}
-	if l.held > 0 { // the cautious start is over
-		l.slots.Release(l.held)
-		l.held = 0
+	if resp != nil { // a connection error says nothing about the budget
+		l.observe(p, now, resp, err)
 	}
-	if resp.StatusCode < 400 {
+	l.dispatch(now)
+}
+
+// observe learns from one answer. l.mu is held.
+func (l *Limiter) observe(p *Permit, now time.Time, resp *http.Response, err error) {
+	status, h := resp.StatusCode, resp.Header
+	if status < 400 {
 		l.meter.record(now)
 	}
-	h := resp.Header
-	if r, ok := ratehdr.ParseReport(h, ratehdr.HeaderLimitRequests, ratehdr.HeaderRemainingRequests, ratehdr.HeaderResetRequests); ok {
-		l.learn(l.requests, r, now)
-		l.adaptive = nil
-		if r.Remaining <= float64(l.inFlight) && resp.StatusCode != http.StatusTooManyRequests {
-			// Fewer left than already on their way: hold the
-			// rest until enough has refilled.
-			l.hold(now, l.requests.refillTime(float64(l.inFlight)+1-r.Remaining, r.Reset), false)
-		}
+	rep, hasReq := ratehdr.ParseReport(h, ratehdr.HeaderLimitRequests, ratehdr.HeaderRemainingRequests, ratehdr.HeaderResetRequests)
+	if hasReq {
+		l.learn(l.budgets[bRequests], rep, p.sentAt, now, p.cost[bRequests])
 	}
 	if r, ok := ratehdr.ParseReport(h, ratehdr.HeaderLimitTokens, ratehdr.HeaderRemainingTokens, ratehdr.HeaderResetTokens); ok {
-		l.learn(l.tokens, r, now)
+		l.learn(l.budgets[bTokens], r, p.sentAt, now, p.cost[bTokens])
+	}
+	if hasReq && l.adaptive != nil {
+		l.adaptive = nil // the server speaks: its numbers, not guesses
+		l.updatePace(now)
 	}
 
-	switch status := resp.StatusCode; {
+	switch {
 	case status == http.StatusTooManyRequests && errors.Is(err, ErrQuotaExceeded):
 		// Not a rate limit: the caller stops.
 	case status == http.StatusTooManyRequests, status == http.StatusServiceUnavailable:
-		if status == http.StatusTooManyRequests {
-			l.limited++
-		}
-		l.throttles++
-		wait, said := ratehdr.RetryAfter(h, now)
-		if !said && status == http.StatusTooManyRequests {
-			if r, ok := ratehdr.ParseReport(h, ratehdr.HeaderLimitRequests, ratehdr.HeaderRemainingRequests, ratehdr.HeaderResetRequests); ok && r.Remaining < 1 {
-				wait, said = l.requests.refillTime(1, r.Reset), true
-			}
-		}
-		echo := p.sentAt.Before(l.pauseStart) // sent before the pause in force began
-		if !said && status == http.StatusTooManyRequests {
-			if !echo {
-				l.backoff++
-			}
-			wait = min(throttleBackoffMax, throttleBackoffBase<<min(l.backoff-1, 10))
-		}
-		if wait > 0 {
-			l.hold(now, wait, true)
-		}
-		if l.requests.source == sourceNone || l.requests.source == sourceAdaptive {
-			l.adapt(now, p.sentAt, true)
-		}
+		l.throttled(p, now, resp, err, rep, hasReq)
 	case status < 400:
 		l.backoff = 0
 		if l.adaptive != nil {
@@ -404,98 +455,177 @@ func (l *Limiter) observe(p *Permit, resp *http.Response, err error) {
 	}
 }
 
-// hold stops new requests until now+d (capped at MaxPause); a pause (after
-// a throttle) is counted apart from a hold (a budget about to run out).
-// Holds never shorten one in force.
-func (l *Limiter) hold(now time.Time, d time.Duration, pause bool) {
+// throttled handles a 429 rate limit or a 503: the shared pause, what the
+// message says of its budget, and the models. l.mu is held.
+func (l *Limiter) throttled(p *Permit, now time.Time, resp *http.Response, err error, rep ratehdr.Report, hasReq bool) {
+	status, h := resp.StatusCode, resp.Header
+	if status == http.StatusTooManyRequests {
+		l.limited++
+	}
+	l.throttles++
+	named := ""
+	if status == http.StatusTooManyRequests && err != nil {
+		if msg, ok := ratehdr.ParseLimitMessage(err.Error()); ok {
+			named = msg.Budget
+			if msg.Budget == "audio seconds" { // no header reports it
+				l.budgets[bAudio].learnMessage(msg, now, l.maxPause)
+				l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: learned "+msg.Budget+" budget from a 429",
+					slog.Float64("limit", msg.Limit), slog.Float64("used", msg.Used), slog.Duration("window", msg.Window))
+			}
+		}
+	}
+	// The server refused a request although its own count says the
+	// budget has room: it does not honour bursts (it enforces the budget
+	// in slices). Spread requests evenly from now on.
+	if status == http.StatusTooManyRequests && hasReq && rep.Remaining >= 1 && (named == "" || named == "requests") && !l.spread {
+		l.spread = true
+		l.log.LogAttrs(context.Background(), slog.LevelWarn, "ratelimit: the server refused a burst its budget allowed; spreading requests evenly",
+			slog.Float64("remaining", rep.Remaining), slog.Float64("limit", rep.Limit))
+		l.updatePace(now)
+	}
+	wait, said := ratehdr.RetryAfter(h, now)
+	if !said && status == http.StatusTooManyRequests && hasReq && rep.Remaining < 1 && rep.Reset > 0 {
+		wait, said = rep.Reset, true
+	}
+	echo := p.sentAt.Before(l.pauseStart) // sent before the pause in force began
+	if !said && status == http.StatusTooManyRequests {
+		if !echo {
+			l.backoff++
+		}
+		wait = min(throttleBackoffMax, throttleBackoffBase<<min(max(l.backoff, 1)-1, 10))
+	}
+	if wait > 0 {
+		l.pause(now, wait)
+	}
+	if src := l.budgets[bRequests].source; src == sourceNone || src == sourceAdaptive {
+		l.adapt(now, p.sentAt, true)
+	}
+}
+
+// pause stops every new request until now+d (capped at MaxPause). Pauses
+// never shorten one in force. l.mu is held.
+func (l *Limiter) pause(now time.Time, d time.Duration) {
 	until := now.Add(min(d, l.maxPause))
 	if !until.After(l.pauseUntil) {
 		return
 	}
 	if !l.pauseUntil.After(now) {
 		l.pauseStart = now
-		if pause {
-			l.pauses++
-		} else {
-			l.holds++
-		}
-		l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: holding new requests",
-			slog.Bool("throttled", pause), slog.Duration("for", until.Sub(now)))
+		l.pauses++
+		l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: pausing every request after a throttle",
+			slog.Duration("for", until.Sub(now)))
 	}
 	l.pauseUntil = until
-	l.wake()
 }
 
-// learn applies a report to b, logging what changed.
-func (l *Limiter) learn(b *budget, r ratehdr.Report, now time.Time) {
-	limit, window := b.limit, b.window
-	b.observe(r, now)
-	if b.limit != limit || b.window != window {
-		l.wake()
-		l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: learned "+b.name+" budget",
-			slog.Float64("limit", b.limit), slog.Duration("window", b.window))
+// learn applies a report to m, logging what changed. l.mu is held.
+func (l *Limiter) learn(m *mirror, r ratehdr.Report, sent, now time.Time, cost float64) {
+	if m.observe(r, sent, now, cost, l.maxPause) {
+		l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: learned "+m.name+" budget",
+			slog.Float64("limit", m.limit), slog.String("shape", m.shape), slog.Duration("window", m.window))
+	}
+	if m == l.budgets[bRequests] {
+		l.updatePace(now) // the window may be known better
+	}
+}
+
+// updatePace sets the pacer: the adaptive rate for a server without
+// headers, the requests budget's rate when spreading, else none. l.mu is
+// held.
+func (l *Limiter) updatePace(now time.Time) {
+	r := rate.Inf
+	switch m := l.budgets[bRequests]; {
+	case l.adaptive != nil:
+		r = rate.Limit(l.adaptive.rate)
+	case l.spread && m.known() && m.window > 0:
+		r = rate.Limit(paceMargin * m.limit / m.window.Seconds())
+	}
+	switch {
+	case r == rate.Inf:
+		l.pace = nil
+	case l.pace == nil:
+		l.pace = rate.NewLimiter(r, 1)
+		l.pace.ReserveN(now, 1) // evenly from now: the last request just left
+	case l.pace.Limit() != r:
+		l.pace.SetLimitAt(now, r)
 	}
 }
 
 // adapt moves the adaptive rate after a throttle or a success of a request
 // sent at sentAt. A throttle of a request sent before the last cut is the
-// echo of what caused that cut, and does not cut again.
+// echo of what caused that cut, and does not cut again. l.mu is held.
 func (l *Limiter) adapt(now, sentAt time.Time, throttled bool) {
 	measured := l.meter.estimate(now)
 	if l.adaptive == nil {
 		if !throttled || measured == 0 {
 			return // no rate measured yet to cut from: backoffs and pauses do
 		}
-		l.adaptive = &cubic{}
+		l.adaptive = &cubic{rate: math.Inf(1)}
 	}
-	var r float64
 	if throttled {
 		if sentAt.Before(l.adaptive.lastThrottle) {
 			return
 		}
-		r = l.adaptive.throttle(now, measured, l.requests.rate())
+		l.adaptive.throttle(now, measured)
 	} else {
-		r = l.adaptive.success(now, measured)
+		l.adaptive.success(now, measured)
 	}
-	if old := l.requests.rate(); math.IsInf(old, 1) || math.Abs(r-old) > 0.1*old {
-		l.wake() // small steps wait for the next turn
-	}
-	l.requests.setRate(now, r, sourceAdaptive)
+	l.budgets[bRequests].source = sourceAdaptive
+	l.updatePace(now)
 }
 
 // Stats is a snapshot of a Limiter, for logs and progress displays.
 type Stats struct {
 	InFlight    int // requests between Acquire and Done
-	MaxInFlight int // the current bound on InFlight (lower during the cautious start)
+	MaxInFlight int // the bound on InFlight
+	Waiting     int // callers of Acquire waiting for their turn
 	Requests    BudgetStats
 	Tokens      BudgetStats
 	Audio       BudgetStats
+	// Spread is true when requests are paced evenly instead of in bursts:
+	// Config.Spread, or the server refused a request that its own count
+	// said the budget allowed (it enforces the budget in slices).
+	Spread      bool
+	Pace        float64   // requests per second when paced evenly (spread, or the adaptive rate); +Inf otherwise
 	PausedUntil time.Time // zero or past when no pause is in force
 	Pauses      int       // shared pauses begun after a throttle
-	Holds       int       // holds begun because a budget was about to run out
 	RateLimited int       // 429 rate_limit_exceeded answers seen (quota errors excluded)
 	Throttles   int       // 429s and 503s seen
 }
 
-// BudgetStats describes one budget.
+// BudgetStats describes one budget as the limiter mirrors it.
 type BudgetStats struct {
-	Source    string        // "none", "configured", "learned" (from headers) or "adaptive" (no headers)
-	Limit     float64       // per Window; 0 when unknown
-	Window    time.Duration // 0 when unknown
-	Rate      float64       // per second, as paced now; +Inf when unlimited
+	// Source is where the numbers come from: "none" (not limited),
+	// "configured", "learned" (from the server's headers or messages) or
+	// "adaptive" (requests of a server without headers).
+	Source string
+	// Shape is how the budget comes back, as far as the reports tell:
+	// "bucket" (continuously), "window" (fixed or sliding: whole at the
+	// reset) or "unknown" (treated as a window).
+	Shape     string
+	Limit     float64       // the budget's size; 0 when unknown
+	Window    time.Duration // a bucket's refill time, a window's length; 0 when unknown
+	Available float64       // what may be spent now; +Inf when not limited
+	InFlight  float64       // spent by requests not yet answered
 	Remaining float64       // as the server last reported; -1 when it never did
+	WholeAt   time.Time     // when the server said the budget is whole again; zero when past or unknown
 }
 
 // Snapshot returns the limiter's current state.
 func (l *Limiter) Snapshot() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := time.Now()
 	s := Stats{
-		InFlight: l.inFlight, MaxInFlight: l.maxInFlight - int(l.held),
-		Requests: l.requests.stats(), Tokens: l.tokens.stats(), Audio: l.audio.stats(),
-		Pauses: l.pauses, Holds: l.holds, RateLimited: l.limited, Throttles: l.throttles,
+		InFlight: l.inFlight, MaxInFlight: l.maxInFlight, Waiting: len(l.queue),
+		Requests: l.budgets[bRequests].stats(now), Tokens: l.budgets[bTokens].stats(now), Audio: l.budgets[bAudio].stats(now),
+		Spread: l.spread, Pace: math.Inf(1),
+		Pauses: l.pauses, RateLimited: l.limited, Throttles: l.throttles,
 	}
-	if l.pauseUntil.After(time.Now()) {
+	if l.pace != nil {
+		s.Pace = float64(l.pace.Limit())
+	}
+	if l.pauseUntil.After(now) {
 		s.PausedUntil = l.pauseUntil
 	}
 	return s

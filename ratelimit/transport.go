@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 )
@@ -14,8 +15,13 @@ import (
 //	client := openai.NewClient(option.WithHTTPClient(&http.Client{Transport: lim.Transport(nil)}))
 //
 // The permit is done when the response's headers arrive. To tell an
-// exhausted quota from a rate limit it reads the first 4 KB of a 429's body,
-// which the caller still receives whole.
+// exhausted quota from a rate limit, and to read the budget a 429's message
+// names, it reads the first 4 KB of a 429's body, which the caller still
+// receives whole.
+//
+// A request whose context carries a permit of the same limiter
+// (ContextWithPermit) is sent under that permit: the transport takes no
+// other, and leaves Done to the permit's owner.
 func (l *Limiter) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -28,7 +34,21 @@ type transport struct {
 	base http.RoundTripper
 }
 
+type permitKey struct{}
+
+// ContextWithPermit returns a copy of ctx that carries p. A request made
+// with it and sent through the Transport of p's limiter goes under p
+// instead of acquiring another permit: this is how a caller that acquires
+// a permit for each attempt itself (transcribe.Client does) shares its
+// limiter with the HTTP client it sends through, one permit per attempt.
+func ContextWithPermit(ctx context.Context, p *Permit) context.Context {
+	return context.WithValue(ctx, permitKey{}, p)
+}
+
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if p, _ := req.Context().Value(permitKey{}).(*Permit); p != nil && p.l == t.l {
+		return t.base.RoundTrip(req)
+	}
 	p, err := t.l.Acquire(req.Context(), Cost{})
 	if err != nil {
 		if req.Body != nil {
@@ -44,6 +64,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+		verdict = throttleBody(head)
 		if bytes.Contains(head, []byte("insufficient_quota")) {
 			verdict = ErrQuotaExceeded
 		}
@@ -51,3 +72,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	p.Done(resp, verdict)
 	return resp, err
 }
+
+// throttleBody is the start of a 429's body, handed to Permit.Done so the
+// limiter can read the budget its message names.
+type throttleBody []byte
+
+func (b throttleBody) Error() string { return string(b) }

@@ -574,9 +574,11 @@ func TestSourceShorterThanDeclaredIsNotRetried(t *testing.T) {
 	}
 }
 
-// Two clients sharing one limiter share one budget: together they keep
-// within it and get no 429. Two clients with limiters of their own learn of
-// each other only when the server's remaining count runs low, and hold.
+// Two clients sharing one limiter share one budget: the first burst, sent
+// before anything is known, is the only one the server refuses in part;
+// after it, together they keep within the budget. Two clients with
+// limiters of their own each send a first burst, then each learns from the
+// server's counts, which include the other's requests.
 func TestClientsShareALimiter(t *testing.T) {
 	for _, shared := range []bool{true, false} {
 		synctest.Test(t, func(t *testing.T) {
@@ -595,6 +597,9 @@ func TestClientsShareALimiter(t *testing.T) {
 					transcribe.WithHTTPClient(&http.Client{Transport: h.Transport()})}
 				if shared {
 					opts = append(opts, transcribe.WithLimiter(lim))
+				} else {
+					own, _ := ratelimit.New(ratelimit.Config{MaxInFlight: 16})
+					opts = append(opts, transcribe.WithLimiter(own))
 				}
 				c, err := transcribe.NewClient(opts...)
 				if err != nil {
@@ -604,21 +609,23 @@ func TestClientsShareALimiter(t *testing.T) {
 			}
 			path := writeWAV(t, t.TempDir(), "a.wav", 1)
 			var wg sync.WaitGroup
+			var failed atomic.Int64
 			for i := range 40 {
-				wg.Go(func() { clients[i%2].TranscribeFile(context.Background(), path, transcribe.Request{}) })
+				wg.Go(func() {
+					if _, err := clients[i%2].TranscribeFile(context.Background(), path, transcribe.Request{}); err != nil {
+						failed.Add(1)
+					}
+				})
 			}
 			wg.Wait()
 			st := h.Stats()
-			most := st.MaxInWindow(st.Sent, time.Second)
-			holds := clients[0].Limiter().Snapshot().Holds + clients[1].Limiter().Snapshot().Holds
+			firstBurst := 16 - 10 // what the server refuses of the first burst
 			if !shared {
-				if holds == 0 {
-					t.Fatalf("unshared limiters, each pacing at the whole budget, never held (statuses %v)", st.ByStatus)
-				}
-				return
+				firstBurst = 2*16 - 10
 			}
-			if st.ByStatus[429] != 0 || st.ByStatus[200] != 40 || most > 10 || holds != 0 {
-				t.Fatalf("statuses %v, %d requests in one second (budget 10), %d holds", st.ByStatus, most, holds)
+			t.Logf("shared %v: statuses %v", shared, st.ByStatus)
+			if failed.Load() != 0 || st.ByStatus[200] != 40 || st.ByStatus[429] > firstBurst {
+				t.Fatalf("%d failed, statuses %v: want 40 × 200 and no more 429s than the first burst's %d", failed.Load(), st.ByStatus, firstBurst)
 			}
 			if s := clients[0].Limiter().Snapshot(); s.Requests.Source != "learned" || s.Requests.Limit != 10 {
 				t.Fatalf("limiter %+v", s.Requests)

@@ -408,8 +408,8 @@ func runSteno(ctx context.Context, p params, u *uploader, cfg ratelimit.Config) 
 		return "", err
 	}
 	s := lim.Snapshot()
-	return fmt.Sprintf("the limiter ended pacing at %g requests per %v (%s), after %d pauses for 429s and %d holds",
-		s.Requests.Limit, s.Requests.Window, s.Requests.Source, s.Pauses, s.Holds), nil
+	return fmt.Sprintf("the limiter ended with a %s of %g requests per %v (%s), after %d pauses for 429s; spread %v",
+		s.Requests.Shape, s.Requests.Limit, s.Requests.Window, s.Requests.Source, s.Pauses, s.Spread), nil
 }
 
 // runForum is the pattern forum answers suggest: a semaphore of 20, and a

@@ -214,16 +214,17 @@ func (d *liveDisplay) infoText() string {
 		paused = fmt.Sprintf("  paused %v", left.Round(100*time.Millisecond))
 	}
 	return fmt.Sprintf("audio %.1f min  requests %.0f/min of %s  in flight %d/%d  429s %d  failed %d%s",
-		audio/60, perMin, limitText(s.Requests), s.InFlight, s.MaxInFlight, s.RateLimited, failed, paused)
+		audio/60, perMin, limitText(s), s.InFlight, s.MaxInFlight, s.RateLimited, failed, paused)
 }
 
 // limitText renders a request budget as a rate per minute, comparable to
 // the measured one: "50/min (learned)", "360/min (60 per 10s, learned)",
 // "adaptive 150/min", or "none known yet" before the server said.
-func limitText(b ratelimit.BudgetStats) string {
+func limitText(s ratelimit.Stats) string {
+	b := s.Requests
 	switch {
-	case b.Source == "adaptive" && !math.IsInf(b.Rate, 1):
-		return fmt.Sprintf("adaptive %.0f/min", b.Rate*60)
+	case b.Source == "adaptive" && !math.IsInf(s.Pace, 1):
+		return fmt.Sprintf("adaptive %.0f/min", s.Pace*60)
 	case b.Source == "none":
 		return "none known yet"
 	case b.Limit <= 0 || b.Window <= 0:

@@ -242,12 +242,12 @@ func printStats(w io.Writer, st ratelimit.Stats, res result, took time.Duration)
 	fmt.Fprintf(w, "\n%d files: %d transcribed, %d failed, %d not sent, in %v\n",
 		res.files, res.done, res.failed, res.skipped, took.Round(10*time.Millisecond))
 	if r.Limit > 0 {
-		fmt.Fprintf(w, "request budget: %g per %v (%s), paced at %.2f/s\n", r.Limit, r.Window, r.Source, r.Rate)
+		fmt.Fprintf(w, "request budget: %g per %v (%s, a %s), %g available\n", r.Limit, r.Window, r.Source, r.Shape, r.Available)
 	} else {
 		fmt.Fprintf(w, "request budget: unknown (%s)\n", r.Source)
 	}
-	fmt.Fprintf(w, "pauses: %d, holds: %d, 429 rate limited: %d, throttles (429/503): %d\n",
-		st.Pauses, st.Holds, st.RateLimited, st.Throttles)
+	fmt.Fprintf(w, "pauses: %d, 429 rate limited: %d, throttles (429/503): %d, spread: %v\n",
+		st.Pauses, st.RateLimited, st.Throttles, st.Spread)
 }
 
 // writeClips writes n short demo WAV clips of varied length into dir and

@@ -5,6 +5,7 @@ package ratehdr
 import (
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -103,4 +104,63 @@ func ParseReport(h http.Header, limitKey, remainingKey, resetKey string) (r Repo
 		r.Reset = clampWait(s * float64(time.Second))
 	}
 	return r, true
+}
+
+// LimitMessage is what a 429's message says of the budget it names, as
+// OpenAI and Groq word it: "Rate limit reached for whisper-large-v3 in
+// organization org_… on seconds of audio per hour (ASPH): Limit 7200, Used
+// 7134, Requested 120. Please try again in 1m2.5s." Some budgets (Groq's
+// audio seconds) are reported nowhere else.
+type LimitMessage struct {
+	Budget    string        // "requests", "tokens" or "audio seconds"
+	Window    time.Duration // from "per min", "per hour", "per day"; 0 when another unit
+	Limit     float64
+	Used      float64
+	Requested float64
+	RetryIn   time.Duration // "try again in …"; 0 when absent or unreadable
+}
+
+var limitMessageRE = regexp.MustCompile(`(?i)\bon (requests|tokens|audio seconds|seconds of audio) per (\w+)[^:]*:\s*Limit ([0-9][0-9.,]*),\s*Used ([0-9][0-9.,]*),\s*Requested ([0-9][0-9.,]*)`)
+
+var retryInRE = regexp.MustCompile(`(?i)try again in ((?:[0-9]+(?:\.[0-9]+)?(?:h|ms|m|s))+)`)
+
+// ParseLimitMessage reads a rate-limit message (see LimitMessage); ok is
+// false unless it names a budget with sane numbers (a positive limit, what
+// was used and asked for not negative).
+func ParseLimitMessage(msg string) (m LimitMessage, ok bool) {
+	sub := limitMessageRE.FindStringSubmatch(msg)
+	if sub == nil {
+		return LimitMessage{}, false
+	}
+	num := func(s string) float64 {
+		f, err := strconv.ParseFloat(strings.TrimRight(strings.ReplaceAll(s, ",", ""), "."), 64)
+		if err != nil || math.IsInf(f, 0) || f != f {
+			return -1
+		}
+		return f
+	}
+	budget := strings.ToLower(sub[1])
+	if budget == "seconds of audio" {
+		budget = "audio seconds"
+	}
+	m = LimitMessage{Budget: budget, Limit: num(sub[3]), Used: num(sub[4]), Requested: num(sub[5])}
+	if !(m.Limit > 0) || m.Used < 0 || m.Requested < 0 {
+		return LimitMessage{}, false
+	}
+	switch strings.ToLower(sub[2]) {
+	case "sec", "second":
+		m.Window = time.Second
+	case "min", "minute":
+		m.Window = time.Minute
+	case "hour":
+		m.Window = time.Hour
+	case "day":
+		m.Window = 24 * time.Hour
+	}
+	if r := retryInRE.FindStringSubmatch(msg); r != nil {
+		if d, err := time.ParseDuration(r[1]); err == nil {
+			m.RetryIn = clampWait(float64(d))
+		}
+	}
+	return m, true
 }

@@ -1,0 +1,426 @@
+package ratelimit
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/steno-go/steno/internal/ratehdr"
+)
+
+// Where a budget's numbers come from.
+const (
+	sourceNone       = "none"
+	sourceConfigured = "configured"
+	sourceLearned    = "learned"
+	sourceAdaptive   = "adaptive"
+)
+
+// How a budget refills, as far as the server's reports tell.
+const (
+	shapeUnknown = "unknown" // too few reports to tell: whole at reset, nothing before
+	shapeBucket  = "bucket"  // continuous refill at limit per window
+	shapeWindow  = "window"  // fixed or sliding window: whole at reset, nothing before
+)
+
+// resetSlack allows for the rounding of reset times by the server (to 10 ms
+// from a second up, to 1 ms below) and for the time a report spends on its
+// way, when reports are compared.
+const (
+	resetSlackAbs = 10 * time.Millisecond
+	resetSlackRel = 0.02
+)
+
+// bucketTight is how close the bounds on a bucket's window must be before
+// the reports are taken to show a bucket: a report whose deficit is d bounds
+// the window within a factor d/(d−1), so this needs a deficit of 5 or more,
+// or several reports that agree.
+const bucketTight = 1.25
+
+// commonWindows are the windows servers count budgets over.
+var commonWindows = []time.Duration{time.Second, 10 * time.Second, time.Minute, time.Hour, 24 * time.Hour}
+
+// noResetProbe is when a budget reported spent, with no reset and no known
+// window, is tried again.
+const noResetProbe = time.Second
+
+// mirror is the limiter's copy of one of the server's budgets (requests,
+// tokens or audio seconds): how much may be spent now and how it comes
+// back. Its fields are guarded by the Limiter's mutex.
+//
+// The server's last statement is the truth: at the time it arrived, level
+// may be spent (what it said remained, less what was on its way and may not
+// have been counted yet), and the whole budget is back by whole. Between
+// statements, what the limiter grants is taken from level, and level grows
+// back as the budget's shape says: continuously at limit per window for a
+// bucket, all at once at whole otherwise.
+type mirror struct {
+	name       string
+	source     string
+	shape      string
+	configured Limit
+
+	limit  float64       // the budget's size; 0: unknown (not limited)
+	window time.Duration // a bucket's refill time (limit per window); a window's length; 0: unknown
+	level  float64       // may be spent at time at (negative: overspent)
+	at     time.Time
+	whole  time.Time // the budget is whole again by then, less what was spent since the statement; zero: unknown
+	// wholeLo is the earliest the statement in force can have meant by
+	// whole: the reset counted from the request's grant, not its answer.
+	wholeLo time.Time
+	since  float64   // spent since the statement, the uncounted in flight included
+	hold   time.Time // nothing is spent before then (a 429 message's "try again in")
+
+	inFlight  float64 // the cost of the permits not yet done
+	lo, hi     time.Duration // bounds on a bucket's window from the reports; hi 0: unbounded
+	minD, maxD float64       // the smallest and largest deficit among them
+	maxReset   time.Duration // the longest reset reported: a window's length
+	reports    int           // statements that bounded the window
+	remaining float64 // the server's last word; -1 when it never spoke
+	capped    int     // statements whose wait was cut to MaxPause
+}
+
+func newMirror(name string, l Limit, now time.Time) *mirror {
+	m := &mirror{name: name, source: sourceNone, shape: shapeUnknown, remaining: -1, configured: l}
+	if l.N > 0 {
+		// A configured budget starts whole and refills continuously,
+		// as an x/time/rate bucket of burst N.
+		m.source, m.shape = sourceConfigured, shapeBucket
+		m.limit, m.window, m.level, m.at = l.N, l.Per, l.N, now
+	}
+	return m
+}
+
+// known reports whether the budget limits anything.
+func (m *mirror) known() bool { return m.limit > 0 }
+
+// refillRate returns what comes back per second between statements: a
+// bucket's rate, 0 for any other shape.
+func (m *mirror) refillRate() float64 {
+	if m.shape != shapeBucket || m.window <= 0 {
+		return 0
+	}
+	return m.limit / m.window.Seconds()
+}
+
+// levelAt returns what may be spent at now, which is not before m.at.
+func (m *mirror) levelAt(now time.Time) float64 {
+	if !m.known() {
+		return math.Inf(1)
+	}
+	lvl := m.level
+	if r := m.refillRate(); r > 0 && now.After(m.at) && lvl < m.limit {
+		lvl = min(m.limit, lvl+r*now.Sub(m.at).Seconds())
+	}
+	if !m.whole.IsZero() && !now.Before(m.whole) {
+		lvl = max(lvl, m.limit-m.since)
+	}
+	return lvl
+}
+
+// advance moves the mirror's time to now.
+func (m *mirror) advance(now time.Time) {
+	if !m.known() || !now.After(m.at) {
+		return
+	}
+	m.level = m.levelAt(now)
+	if !m.whole.IsZero() && !now.Before(m.whole) {
+		m.whole, m.wholeLo, m.since = time.Time{}, time.Time{}, 0
+	}
+	m.at = now
+}
+
+// admits reports whether cost may be spent now. A cost larger than the
+// whole budget goes when the budget is whole, as x/time/rate raises its
+// burst for it.
+func (m *mirror) admits(now time.Time, cost float64) bool {
+	if cost <= 0 || !m.known() {
+		return true
+	}
+	if now.Before(m.hold) {
+		return false
+	}
+	lvl := m.levelAt(now)
+	return lvl >= cost-1e-9 || lvl >= m.limit-1e-9
+}
+
+// take spends cost, at now (after admits said yes).
+func (m *mirror) take(now time.Time, cost float64) {
+	m.inFlight += cost
+	if !m.known() || cost <= 0 {
+		return
+	}
+	m.advance(now)
+	m.level -= cost
+	m.since += cost
+}
+
+// giveBack returns cost that was taken but never sent.
+func (m *mirror) giveBack(now time.Time, cost float64) {
+	m.inFlight -= cost
+	if !m.known() || cost <= 0 {
+		return
+	}
+	m.advance(now)
+	m.level = min(m.limit, m.level+cost)
+	m.since = max(0, m.since-cost)
+}
+
+// settle corrects a permit's cost, after it was taken, to what the server
+// says it was.
+func (m *mirror) settle(now time.Time, taken, actual float64) {
+	if taken == actual {
+		return
+	}
+	m.inFlight += actual - taken
+	if !m.known() {
+		return
+	}
+	m.advance(now)
+	m.level -= actual - taken
+	m.since = max(0, m.since+actual-taken)
+}
+
+// wait returns how long from now until cost may be spent, and whether
+// that is known. When the budget is spent and nothing is known to bring it
+// back, the answers of the requests in flight (busy) will tell; with none
+// in flight, it is tried again noResetProbe after the last statement, so
+// that a limiter never starves.
+func (m *mirror) wait(now time.Time, cost float64, busy bool) (time.Duration, bool) {
+	if m.admits(now, cost) {
+		return 0, true
+	}
+	if now.Before(m.hold) {
+		d, ok := m.wait(m.hold, cost, busy)
+		return m.hold.Sub(now) + d, ok
+	}
+	d, ok := m.estimate(now, min(cost, m.limit))
+	switch {
+	case ok:
+		return d, true
+	case busy:
+		return 0, false
+	}
+	return max(0, m.at.Add(noResetProbe).Sub(now)), true
+}
+
+// estimate returns how long from now until a total of cost may have been
+// spent, as far as the mirror tells without further statements: exactly,
+// or a lower bound where the mirror does not know more.
+func (m *mirror) estimate(now time.Time, cost float64) (time.Duration, bool) {
+	if cost <= 0 || !m.known() {
+		return 0, true
+	}
+	start := now
+	if now.Before(m.hold) {
+		start = m.hold
+	}
+	lvl := m.levelAt(start)
+	if lvl >= cost-1e-9 {
+		return start.Sub(now), true
+	}
+	best := time.Duration(-1)
+	if r := m.refillRate(); r > 0 {
+		best = start.Sub(now) + time.Duration(math.Ceil((cost-lvl)/r*float64(time.Second)))
+	}
+	if !m.whole.IsZero() && m.whole.After(start) {
+		// By whole, the budget is back less what was spent since the
+		// statement; after that, a window at a time, if its length is
+		// known.
+		// (A lower bound when the window is not known.)
+		d := m.whole.Sub(now)
+		if extra := cost - max(lvl, m.limit-m.since); extra > 1e-9 && m.window > 0 {
+			d += time.Duration(math.Ceil(extra/m.limit)) * m.window
+		}
+		if best < 0 || d < best {
+			best = d
+		}
+	}
+	if best < 0 {
+		return 0, false
+	}
+	return best, true
+}
+
+// observe folds in a statement of the server, read at now from the
+// answer to a permit granted at sent whose cost was thisCost (already out
+// of inFlight). maxWait caps how far ahead a learned statement may put the
+// budget's return. It reports whether the budget's size or shape changed.
+func (m *mirror) observe(r ratehdr.Report, sent, now time.Time, thisCost float64, maxWait time.Duration) (changed bool) {
+	m.remaining = r.Remaining
+	if r.Limit != m.limit {
+		changed = true
+		m.limit = r.Limit
+		m.lo, m.hi, m.reports, m.maxReset = 0, 0, 0, 0
+		if m.configured.N != r.Limit {
+			m.shape, m.window = shapeUnknown, 0
+		}
+	}
+	if m.source != sourceConfigured || changed {
+		m.source = sourceLearned
+	}
+	maxWait = max(maxWait, m.configured.Per) // a configured budget's own window is no surprise
+	reset := r.Reset
+	if reset > maxWait {
+		reset = maxWait
+		m.capped++
+	}
+	var whole time.Time
+	switch {
+	case reset > 0:
+		whole = now.Add(reset)
+	case r.Remaining < r.Limit:
+		// Spent with no reset: try again after a window if one is
+		// known, else soon.
+		whole = now.Add(min(maxWait, cmpOr(m.window, noResetProbe)))
+	}
+	// Answers overtake each other, so the statement that arrives last is
+	// not always the latest. A budget's whole time only moves later as the
+	// budget is spent, whatever its shape, so it orders the statements. The
+	// server made the statement between the request's grant (sent) and
+	// now, so its whole time lies between sent+reset and now+reset: a
+	// statement wholly before the one in force is older, and tells only
+	// that its own request was counted; one wholly after is newer, and
+	// replaces it; when they overlap, the lower level is the later one (a
+	// window's count only grows until it resets), and is kept.
+	var wholeLo time.Time
+	if !whole.IsZero() {
+		wholeLo = sent.Add(reset)
+	}
+	older := !changed && !m.whole.IsZero() && !whole.IsZero() && whole.Before(m.wholeLo)
+	newer := changed || m.whole.IsZero() || whole.IsZero() || wholeLo.After(m.whole)
+	level := r.Remaining - m.inFlight
+	switch {
+	case older:
+		if thisCost > 0 {
+			m.advance(now)
+			m.level = min(m.limit, m.level+thisCost)
+			m.since = max(0, m.since-thisCost)
+		}
+	case newer || level < m.levelAt(now):
+		m.advance(now)
+		m.level, m.at, m.since = level, now, m.inFlight
+		if !newer {
+			whole, wholeLo = later(whole, m.whole), later(wholeLo, m.wholeLo)
+		}
+		m.whole, m.wholeLo = whole, wholeLo
+	default:
+		// The same time, a higher level: this statement was made
+		// before the one in force, which stands; this request was counted
+		// by it.
+		if thisCost > 0 {
+			m.advance(now)
+			m.level = min(m.limit, m.level+thisCost, level)
+			m.since = max(0, m.since-thisCost)
+		}
+	}
+	if m.learnShape(r) {
+		changed = true
+	}
+	return changed
+}
+
+// learnShape narrows the bounds on a bucket's window with one report, and
+// decides the shape: a bucket while the reports agree on one window, a
+// window (fixed or sliding) once they do not.
+//
+// For a bucket that refills at limit per window W, the reset is the
+// deficit's refill time: reset = (limit − level) × W / limit. The server's
+// remaining count is a whole number, floor(level), so a report with deficit
+// d = limit − remaining bounds W between reset × limit / d and reset × limit
+// / (d − 1) (unbounded for d = 1). The bounds of every report of a bucket
+// overlap; those of a fixed or sliding window do not, since their reset
+// hardly depends on the deficit (sliding: reset ≈ W after any request).
+func (m *mirror) learnShape(r ratehdr.Report) (changed bool) {
+	d := r.Limit - r.Remaining
+	if d <= 0 || r.Reset <= 0 {
+		return false
+	}
+	m.maxReset = max(m.maxReset, r.Reset)
+	if m.shape == shapeWindow {
+		m.window = m.maxReset
+		return false
+	}
+	// The bounds as the report states them, and widened by the rounding
+	// of the reset for the test of agreement.
+	lo := time.Duration(float64(r.Reset) * r.Limit / d)
+	var hi time.Duration
+	if d > 1 {
+		hi = time.Duration(float64(r.Reset) * r.Limit / (d - 1))
+	}
+	slack := 1 + resetSlackRel + float64(resetSlackAbs)/float64(r.Reset)
+	if m.reports == 0 {
+		m.lo, m.hi, m.minD, m.maxD = lo, hi, d, d
+	} else {
+		m.lo = max(m.lo, lo)
+		if hi > 0 && (m.hi == 0 || hi < m.hi) {
+			m.hi = hi
+		}
+		m.minD, m.maxD = min(m.minD, d), max(m.maxD, d)
+	}
+	m.reports++
+	old := m.shape
+	switch {
+	case m.hi > 0 && float64(m.lo) > float64(m.hi)*slack*slack:
+		// No single window fits every report: not a bucket.
+		m.shape, m.window = shapeWindow, m.maxReset
+	case m.hi > 0 && float64(m.hi) <= bucketTight*float64(m.lo) && m.maxD >= 1.5*m.minD:
+		// Reports of deficits far apart agree on one window: the
+		// configured one if it fits, else a common one (servers count per
+		// second, minute, hour or day) if one fits, else the middle of
+		// the bounds, within 12 % of the truth.
+		m.shape, m.window = shapeBucket, time.Duration(math.Sqrt(float64(m.lo)*float64(m.hi)))
+		fits := func(w time.Duration) bool {
+			return float64(w)*slack >= float64(m.lo) && float64(w) <= float64(m.hi)*slack
+		}
+		if c := m.configured; c.N == r.Limit && fits(c.Per) {
+			m.window = c.Per
+		} else if i := slices.IndexFunc(commonWindows, fits); i >= 0 {
+			m.window = commonWindows[i]
+		}
+	case m.source == sourceConfigured && m.configured.N == r.Limit:
+		// Too little to tell yet: the configured bucket stands.
+	default:
+		m.shape = shapeUnknown
+	}
+	return m.shape != old
+}
+
+// learnMessage folds in what a 429 message said of a budget no header
+// reports: its size and window (from the unit: "per hour"), what was used,
+// and when the refused request fits. Such a budget is taken for a bucket
+// refilling at its size per window, the guess that matches the server's
+// word at the one time it gives.
+func (m *mirror) learnMessage(msg ratehdr.LimitMessage, now time.Time, maxWait time.Duration) {
+	if msg.Limit != m.limit || m.source != sourceConfigured {
+		m.limit, m.window, m.shape = msg.Limit, msg.Window, shapeBucket
+		if msg.Window <= 0 {
+			m.shape = shapeUnknown
+		}
+		m.source = sourceLearned
+	}
+	m.level = msg.Limit - msg.Used - m.inFlight
+	m.remaining = max(0, msg.Limit-msg.Used)
+	m.at, m.whole, m.since = now, time.Time{}, m.inFlight
+	m.hold = now.Add(min(msg.RetryIn, maxWait))
+}
+
+func (m *mirror) stats(now time.Time) BudgetStats {
+	s := BudgetStats{Source: m.source, Shape: m.shape, Limit: m.limit, Window: m.window, Remaining: m.remaining, InFlight: m.inFlight}
+	if m.known() {
+		s.Available = m.levelAt(now)
+		if !m.whole.IsZero() && m.whole.After(now) {
+			s.WholeAt = m.whole
+		}
+	} else {
+		s.Available = math.Inf(1)
+	}
+	return s
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
