@@ -237,4 +237,3 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Error("negative cost accepted")
 	}
 }
-

@@ -68,16 +68,16 @@ type mirror struct {
 	// wholeLo is the earliest the statement in force can have meant by
 	// whole: the reset counted from the request's grant, not its answer.
 	wholeLo time.Time
-	since  float64   // spent since the statement, the uncounted in flight included
-	hold   time.Time // nothing is spent before then (a 429 message's "try again in")
+	since   float64   // spent since the statement, the uncounted in flight included
+	hold    time.Time // nothing is spent before then (a 429 message's "try again in")
 
-	inFlight  float64 // the cost of the permits not yet done
+	inFlight   float64       // the cost of the permits not yet done
 	lo, hi     time.Duration // bounds on a bucket's window from the reports; hi 0: unbounded
 	minD, maxD float64       // the smallest and largest deficit among them
 	maxReset   time.Duration // the longest reset reported: a window's length
 	reports    int           // statements that bounded the window
-	remaining float64 // the server's last word; -1 when it never spoke
-	capped    int     // statements whose wait was cut to MaxPause
+	remaining  float64       // the server's last word; -1 when it never spoke
+	capped     int           // statements whose wait was cut to MaxPause
 }
 
 func newMirror(name string, l Limit, now time.Time) *mirror {
