@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/multipart"
+	"github.com/steno-go/steno/ratelimit"
 )
 
 // Job is one input of a batch: a file named by Path, or any other source
@@ -116,12 +116,19 @@ var DefaultPricePerMinute = map[string]float64{
 	"gpt-4o-mini-transcribe": 0.003,
 }
 
+// DefaultBatchConcurrency is how many jobs a batch works on at once unless
+// told otherwise: as many as a default limiter lets be in flight, so that
+// the account's budget, not this number, is what limits a batch.
+const DefaultBatchConcurrency = ratelimit.DefaultMaxInFlight
+
 // BatchOptions configures BatchTranscribe. The zero value transcribes every
-// job with the zero Request, 8 at a time, writing nothing.
+// job with the zero Request, DefaultBatchConcurrency at a time, writing
+// nothing.
 type BatchOptions struct {
 	// Request is used for jobs without a Request of their own.
 	Request Request
-	// Concurrency is how many jobs are worked on at once (default 8).
+	// Concurrency is how many jobs are worked on at once (default
+	// DefaultBatchConcurrency).
 	// Requests in flight are bounded by the client's limiter as well.
 	Concurrency int
 	// Output, when set, receives each transcript as it arrives, and jobs
@@ -200,7 +207,7 @@ func (c *Client) BatchTranscribe(ctx context.Context, jobs iter.Seq[Job], opts B
 		return nil, errors.New("transcribe: negative concurrency or budget")
 	}
 	if opts.Concurrency == 0 {
-		opts.Concurrency = 8
+		opts.Concurrency = DefaultBatchConcurrency
 	}
 	b := &batch{c: c, opts: opts}
 	if opts.MaxCostUSD > 0 {
@@ -289,7 +296,7 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 			return r
 		}
 	}
-	info, err := audio.Probe(src.readerAt(), src.file.Size)
+	info, err := src.info()
 	if err != nil {
 		return fail(StatusFailed, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w: %v", ErrInvalidAudio, err)})
 	}

@@ -298,7 +298,7 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 	if c.needsSplit(src, size) {
 		t, attempts, err = c.sendPieces(ctx, endpoint, src, req, h)
 	} else {
-		t, attempts, err = c.sendForm(ctx, endpoint, src.name, form, req.format(), h)
+		t, attempts, err = c.sendForm(ctx, endpoint, src.name, form, req.format(), cost(req.model(), src.seconds()), h)
 	}
 	if err != nil {
 		c.log.LogAttrs(ctx, slog.LevelWarn, "transcribe: failed",
@@ -336,9 +336,10 @@ func tooLarge(src *source, size int64) error {
 		ErrFileTooLarge, float64(src.file.Size)/1e6, src.file.Size, size, MaxBodySize)}
 }
 
-// sendForm sends form, retrying what can succeed later, and returns the
-// transcription and the number of requests sent.
-func (c *Client) sendForm(ctx context.Context, endpoint, name string, form *multipart.Form, format ResponseFormat, h hooks) (*Transcription, int, error) {
+// sendForm sends form, whose audio costs the account's budgets est,
+// retrying what can succeed later, and returns the transcription and the
+// number of requests sent.
+func (c *Client) sendForm(ctx context.Context, endpoint, name string, form *multipart.Form, format ResponseFormat, est ratelimit.Cost, h hooks) (*Transcription, int, error) {
 	var (
 		attempts   int
 		serverWait time.Duration // what the last failed attempt's server asked for
@@ -371,7 +372,7 @@ func (c *Client) sendForm(ctx context.Context, endpoint, name string, form *mult
 	}
 	t, err := retry.DoValue(ctx, backoff, func(ctx context.Context) (*Transcription, error) {
 		serverWait = 0
-		t, err := c.attempt(ctx, endpoint, form, format, before, h.afterAttempt)
+		t, err := c.attempt(ctx, endpoint, form, format, est, before, h.afterAttempt)
 		lastErr = err
 		var apiErr *APIError
 		switch {
@@ -408,29 +409,36 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
-// attempt makes one HTTP request, when the limiter allows.
-func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat, before func() error, after func(error)) (t *Transcription, err error) {
-	u := c.baseURL + endpoint
-	req, err := form.NewRequest(ctx, http.MethodPost, u)
-	if err != nil {
-		return nil, fmt.Errorf("transcribe: %w", err)
-	}
-	permit, err := c.limiter.Acquire(ctx, ratelimit.Cost{})
+// attempt makes one HTTP request, when the limiter allows it at cost est.
+// The request carries its permit in its context, so that the limiter's own
+// Transport, if the HTTP client sends through it, takes no second one.
+func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat, est ratelimit.Cost, before func() error, after func(error)) (t *Transcription, err error) {
+	permit, err := c.limiter.Acquire(ctx, est)
 	if err != nil {
 		return nil, permanent{err} // cancelled, or the wait would pass the deadline
+	}
+	if before != nil {
+		if err := before(); err != nil {
+			permit.Cancel()
+			return nil, permanent{err}
+		}
+	}
+	u := c.baseURL + endpoint
+	req, err := form.NewRequest(ratelimit.ContextWithPermit(ctx, permit), http.MethodPost, u)
+	if err != nil {
+		permit.Cancel()
+		return nil, fmt.Errorf("transcribe: %w", err)
 	}
 	var resp *http.Response
 	defer func() {
 		if after != nil && resp != nil {
 			after(err)
 		}
+		if t != nil {
+			permit.Settle(actualCost(est, t.Usage))
+		}
 		permit.Done(resp, err)
 	}()
-	if before != nil {
-		if err := before(); err != nil {
-			return nil, permanent{err}
-		}
-	}
 	if c.apiKey != "" {
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}

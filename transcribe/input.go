@@ -28,6 +28,28 @@ type source struct {
 	file     multipart.File
 	at       io.ReaderAt // the file's bytes for probing; nil: reread through file.Open
 	close    func() error
+
+	probed   bool // probe has run (or a piece was made with what it knows)
+	probe    audio.Info
+	probeErr error
+}
+
+// info returns what audio.Probe learns of the source, probing it once.
+func (s *source) info() (audio.Info, error) {
+	if !s.probed {
+		s.probe, s.probeErr = audio.Probe(s.readerAt(), s.file.Size)
+		s.probed = true
+	}
+	return s.probe, s.probeErr
+}
+
+// seconds returns the source's duration in seconds, 0 when unknown.
+func (s *source) seconds() float64 {
+	info, err := s.info()
+	if err != nil {
+		return 0
+	}
+	return info.Duration.Seconds()
 }
 
 // readerAt returns the source's bytes as an io.ReaderAt. Without one of

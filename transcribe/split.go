@@ -88,7 +88,7 @@ func (c *Client) needsSplit(src *source, bodySize int64) bool {
 	if c.split.MaxDuration <= 0 {
 		return false
 	}
-	info, err := audio.Probe(src.readerAt(), src.file.Size)
+	info, err := src.info()
 	return err == nil && info.Duration > c.split.MaxDuration
 }
 
@@ -160,6 +160,8 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 			format:   p.Format,
 			file:     multipart.File{Size: p.Size, Open: p.Open},
 			close:    func() error { return nil },
+			probed:   true,
+			probe:    audio.Info{Format: p.Format, Duration: p.End - p.Start},
 		}
 		form, size, err := c.form(endpoint, sub, r)
 		if err != nil {
@@ -168,7 +170,7 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 		if size > MaxBodySize {
 			return tooLarge(sub, size)
 		}
-		t, n, err := c.sendForm(ctx, endpoint, sub.name, form, r.format(), h)
+		t, n, err := c.sendForm(ctx, endpoint, sub.name, form, r.format(), cost(r.model(), sub.seconds()), h)
 		attempts[i] = n
 		if err != nil {
 			return err
