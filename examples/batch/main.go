@@ -80,6 +80,7 @@ type config struct {
 	req         transcribe.Request
 	concurrency int
 	rpm         int
+	budgets     ratelimit.Config // Requests, Tokens, AudioSeconds, Spread
 	maxCost     float64
 	dryRun      bool
 	simulate    bool
@@ -126,8 +127,12 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	fs.StringVar(&c.req.Language, "language", "", "ISO-639-1 language of the audio, e.g. en (default: detected)")
 	fs.StringVar(&c.req.Prompt, "prompt", "", "text to guide the transcripts' style or vocabulary")
 	fs.Float64Var(&c.req.Temperature, "temperature", 0, "sampling temperature, 0 to 1")
-	fs.IntVar(&c.concurrency, "concurrency", 8, "at most this many requests in flight")
-	fs.IntVar(&c.rpm, "rpm", 0, "requests-per-minute budget to start from (0: learn it from the server's headers)")
+	fs.IntVar(&c.concurrency, "concurrency", ratelimit.DefaultMaxInFlight, "at most this many requests in flight (the budget, not this, should be what limits a batch)")
+	fs.IntVar(&c.rpm, "rpm", 0, "requests per real minute to start from, the same as -requests N/1m (0: learn it from the server's headers)")
+	fs.Var(&c.budgets.Requests, "requests", "request budget to start from, as `N/WINDOW`: 50/1m, 14400/day (default: learned from the server's headers)")
+	fs.Var(&c.budgets.Tokens, "tokens", "token budget (gpt-4o models), as `N/WINDOW`: 100000/1m (default: learned from the server's headers)")
+	fs.Var(&c.budgets.AudioSeconds, "audio-seconds", "audio-seconds budget, as `N/WINDOW`: 7200/1h for Groq's free tier (default: learned from 429 messages)")
+	fs.BoolVar(&c.budgets.Spread, "spread", false, "spread requests evenly over the budget's window instead of sending what it allows at once (for a server that refuses bursts)")
 	fs.Float64Var(&c.maxCost, "max-cost", 0, "stop before the estimated spend passes this many US dollars (0: no cap)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "check, count and estimate the cost; send nothing")
 	fs.BoolVar(&c.simulate, "simulate", false, "use a built-in simulated API (no key, no network); with no PATH, transcribe generated demo clips")
@@ -149,8 +154,13 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	if c.concurrency < 1 {
 		problems = append(problems, fmt.Sprintf("-concurrency %d: want at least 1", c.concurrency))
 	}
-	if c.rpm < 0 {
+	switch {
+	case c.rpm < 0:
 		problems = append(problems, fmt.Sprintf("-rpm %d: want 0 (learn from the server) or more", c.rpm))
+	case c.rpm > 0 && c.budgets.Requests.N > 0:
+		problems = append(problems, "-rpm and -requests: give one of them")
+	case c.rpm > 0:
+		c.budgets.Requests = ratelimit.Limit{N: float64(c.rpm), Per: time.Minute}
 	}
 	if !(c.maxCost >= 0) { // catches NaN too
 		problems = append(problems, fmt.Sprintf("-max-cost %v: want 0 (no cap) or more", c.maxCost))
@@ -248,8 +258,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	budget := "the request budget is learned from the server's headers"
-	if cfg.rpm > 0 {
-		budget = fmt.Sprintf("starting from %d requests per minute", cfg.rpm)
+	if r := cfg.budgets.Requests; r.N > 0 {
+		budget = fmt.Sprintf("starting from %g requests per %v", r.N, r.Per)
 	}
 	if cfg.dryRun {
 		fmt.Fprintf(stderr, "dry run: checking and counting, nothing is sent (%s, %s)\n", cfg.req.Model, cfg.req.ResponseFormat)
@@ -314,13 +324,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // limiterConfig is the shared limiter of the batch: -concurrency requests
-// in flight, and -rpm per minute when given (else learned from the
-// server).
+// in flight, and the budgets given (else learned from the server).
 func limiterConfig(cfg config) ratelimit.Config {
-	c := ratelimit.Config{MaxInFlight: cfg.concurrency}
-	if cfg.rpm > 0 {
-		c.Requests = ratelimit.Limit{N: float64(cfg.rpm), Per: time.Minute}
-	}
+	c := cfg.budgets
+	c.MaxInFlight = cfg.concurrency
 	return c
 }
 

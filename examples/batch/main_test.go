@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/steno-go/steno/internal/audio"
+	"github.com/steno-go/steno/ratelimit"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
 
@@ -487,6 +488,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-concurrency", "-1", file}, "-concurrency -1"},
 		{[]string{"-concurrency", "0", file}, "-concurrency 0"},
 		{[]string{"-rpm", "-5", file}, "-rpm -5"},
+		{[]string{"-rpm", "50", "-requests", "50/1m", file}, "-rpm and -requests"},
+		{[]string{"-requests", "50", file}, "want N/WINDOW"},
+		{[]string{"-audio-seconds", "7200/fortnight", file}, `"fortnight" is not a positive duration`},
+		{[]string{"-tokens", "-1/1m", file}, "not a positive number"},
 		{[]string{"-max-cost", "-1", file}, "-max-cost -1"},
 		{[]string{"-simulate", "-cut", "-1m", file}, "negative split size or duration"},
 		{[]string{"-temperature", "2", file}, "-temperature 2"},
@@ -628,5 +633,29 @@ func TestCut(t *testing.T) {
 	}
 	if got := transcripts(t, filepath.Join(dir, "out")); !slices.Equal(got, []string{"long.txt"}) {
 		t.Errorf("transcripts %v", got)
+	}
+}
+
+// The budget flags reach the limiter: -rpm means a real minute.
+func TestBudgetFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want ratelimit.Config
+	}{
+		{[]string{"-rpm", "50", "x"}, ratelimit.Config{MaxInFlight: ratelimit.DefaultMaxInFlight, Requests: ratelimit.Limit{N: 50, Per: time.Minute}}},
+		{[]string{"-requests", "14400/day", "-tokens", "6000/1m", "-audio-seconds", "7200/1h", "-spread", "-concurrency", "5", "x"}, ratelimit.Config{
+			MaxInFlight: 5, Spread: true,
+			Requests:     ratelimit.Limit{N: 14400, Per: 24 * time.Hour},
+			Tokens:       ratelimit.Limit{N: 6000, Per: time.Minute},
+			AudioSeconds: ratelimit.Limit{N: 7200, Per: time.Hour},
+		}},
+	} {
+		cfg, code := parseFlags(tc.args, io.Discard)
+		if code >= 0 {
+			t.Fatalf("%q: exit %d", tc.args, code)
+		}
+		if got := limiterConfig(cfg); got != tc.want {
+			t.Errorf("%q: limiter %+v, want %+v", tc.args, got, tc.want)
+		}
 	}
 }
