@@ -77,7 +77,6 @@ type mirror struct {
 	maxReset   time.Duration // the longest reset reported: a window's length
 	reports    int           // statements that bounded the window
 	remaining  float64       // the server's last word; -1 when it never spoke
-	capped     int           // statements whose wait was cut to MaxPause
 }
 
 func newMirror(name string, l Limit, now time.Time) *mirror {
@@ -262,8 +261,7 @@ func (m *mirror) observe(r ratehdr.Report, sent, now time.Time, thisCost float64
 	maxWait = max(maxWait, m.configured.Per) // a configured budget's own window is no surprise
 	reset := r.Reset
 	if reset > maxWait {
-		reset = maxWait
-		m.capped++
+		reset = maxWait // one per day, from a server's word alone, is not believed
 	}
 	var whole time.Time
 	switch {
