@@ -535,7 +535,7 @@ func (l *Limiter) learn(m *mirror, r ratehdr.Report, sent, now time.Time, cost f
 func (l *Limiter) updatePace(now time.Time) {
 	r := rate.Inf
 	switch m := l.budgets[bRequests]; {
-	case l.adaptive != nil:
+	case l.adaptive != nil && !math.IsInf(l.adaptive.rate, 1):
 		r = rate.Limit(l.adaptive.rate)
 	case l.spread && m.known() && m.window > 0:
 		r = rate.Limit(paceMargin * m.limit / m.window.Seconds())
