@@ -207,25 +207,3 @@ func redact(s, key string) string {
 	}
 	return openAIKey.ReplaceAllString(s, "sk-[redacted]")
 }
-
-// retryable reports whether another attempt at the request that got e can
-// succeed. Quota, authentication, permission, missing model and malformed
-// requests never can, whatever x-should-retry says: retrying them costs
-// money or time for nothing. Otherwise the server's x-should-retry decides,
-// and without it timeouts, conflicts, rate limits and server errors are
-// retried.
-func retryable(e *APIError) bool {
-	switch {
-	case errors.Is(e, ErrQuotaExceeded):
-		return false
-	case e.StatusCode == http.StatusBadRequest, e.StatusCode == http.StatusUnauthorized,
-		e.StatusCode == http.StatusForbidden, e.StatusCode == http.StatusNotFound,
-		e.StatusCode == http.StatusRequestEntityTooLarge, e.StatusCode == http.StatusUnsupportedMediaType,
-		e.StatusCode == http.StatusUnprocessableEntity:
-		return false
-	case e.shouldRetry != nil:
-		return *e.shouldRetry
-	}
-	return e.StatusCode == http.StatusRequestTimeout || e.StatusCode == http.StatusConflict ||
-		e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
-}

@@ -1,0 +1,118 @@
+package transcribe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/steno-go/steno/internal/ratehdr"
+	"github.com/steno-go/steno/multipart"
+	"github.com/steno-go/steno/ratelimit"
+)
+
+// Responses are read up to these sizes; a bigger transcript is an error.
+const maxResponseBody = 32 << 20
+
+// attempt makes one HTTP request, when the limiter allows it at cost est.
+// The request carries its permit in its context, so that the limiter's own
+// Transport, if the HTTP client sends through it, takes no second one.
+func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.Form, format ResponseFormat, est ratelimit.Cost, before func() error, after func(error)) (t *Transcription, err error) {
+	permit, err := c.limiter.Acquire(ctx, est)
+	if err != nil {
+		return nil, permanent{err} // cancelled, or the wait would pass the deadline
+	}
+	if before != nil {
+		if err := before(); err != nil {
+			permit.Cancel()
+			return nil, permanent{err}
+		}
+	}
+	u := c.baseURL + endpoint
+	req, err := form.NewRequest(ratelimit.ContextWithPermit(ctx, permit), http.MethodPost, u)
+	if err != nil {
+		permit.Cancel()
+		return nil, fmt.Errorf("transcribe: %w", err)
+	}
+	var resp *http.Response
+	defer func() {
+		if after != nil && resp != nil {
+			after(err)
+		}
+		if t != nil {
+			permit.Settle(actualCost(est, t.Usage))
+		}
+		permit.Done(resp, err)
+	}()
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	if c.org != "" {
+		req.Header.Set("OpenAI-Organization", c.org)
+	}
+	if c.project != "" {
+		req.Header.Set("OpenAI-Project", c.project)
+	}
+	req.Header.Set("User-Agent", "steno (+https://github.com/steno-go/steno)")
+	start := time.Now()
+	resp, err = c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, multipart.ErrSizeMismatch) || errors.Is(err, os.ErrNotExist) {
+			err = permanent{err}
+		}
+		return nil, fmt.Errorf("transcribe: POST %s: %w", sanitizeURL(u), err)
+	}
+	defer resp.Body.Close()
+	c.log.LogAttrs(ctx, slog.LevelDebug, "transcribe: response",
+		slog.String("url", sanitizeURL(u)), slog.Int("status", resp.StatusCode),
+		slog.String("request_id", resp.Header.Get("X-Request-Id")), slog.Duration("elapsed", time.Since(start)))
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		wait, _ := ratehdr.RetryAfter(resp.Header, time.Now())
+		e := newAPIError(resp, body, wait, c.apiKey)
+		if v, set := ratehdr.ShouldRetry(resp.Header); set {
+			e.shouldRetry = &v
+		}
+		return nil, e
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("transcribe: reading response: %w", err)
+	}
+	if len(body) > maxResponseBody {
+		return nil, permanent{fmt.Errorf("transcribe: response over %d bytes", maxResponseBody)}
+	}
+	t, err = decode(body, resp.Header.Get("Content-Type"), format)
+	if err != nil {
+		return nil, permanent{err}
+	}
+	t.RequestID = resp.Header.Get("X-Request-Id")
+	return t, nil
+}
+
+// sanitizeURL drops user info and query values, which may hold secrets,
+// from u for display.
+func sanitizeURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	p.User = nil
+	if p.RawQuery != "" {
+		p.RawQuery = "…"
+	}
+	return p.String()
+}
