@@ -442,6 +442,12 @@ func (l *Limiter) observe(p *Permit, now time.Time, resp *http.Response, err err
 		l.updatePace(now)
 	}
 
+	if status == http.StatusTooManyRequests {
+		// A refused request was not charged its tokens or audio.
+		for _, i := range []int{bTokens, bAudio} {
+			l.budgets[i].refund(now, p.cost[i])
+		}
+	}
 	switch {
 	case status == http.StatusTooManyRequests && errors.Is(err, ErrQuotaExceeded):
 		// Not a rate limit: the caller stops.
@@ -537,8 +543,15 @@ func (l *Limiter) updatePace(now time.Time) {
 	switch m := l.budgets[bRequests]; {
 	case l.adaptive != nil && !math.IsInf(l.adaptive.rate, 1):
 		r = rate.Limit(l.adaptive.rate)
-	case l.spread && m.known() && m.window > 0:
-		r = rate.Limit(paceMargin * m.limit / m.window.Seconds())
+	case l.spread && m.known():
+		if w := m.windowEstimate(); w > 0 {
+			r = rate.Limit(paceMargin * m.limit / w.Seconds())
+			if m.source != sourceConfigured {
+				// No server's word spaces requests further apart
+				// than MaxPause.
+				r = max(r, rate.Limit(1/l.maxPause.Seconds()))
+			}
+		}
 	}
 	switch {
 	case r == rate.Inf:

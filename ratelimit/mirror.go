@@ -165,6 +165,30 @@ func (m *mirror) giveBack(now time.Time, cost float64) {
 	m.since = max(0, m.since-cost)
 }
 
+// refund gives back cost of a request that is over and was not charged
+// it (a request the server refused).
+func (m *mirror) refund(now time.Time, cost float64) {
+	if !m.known() || cost <= 0 {
+		return
+	}
+	m.advance(now)
+	m.level = min(m.limit, m.level+cost)
+	m.since = max(0, m.since-cost)
+}
+
+// windowEstimate returns the best guess at the budget's window: the
+// learned or configured one, else the middle of the bounds the reports
+// put on a bucket's window, else 0.
+func (m *mirror) windowEstimate() time.Duration {
+	switch {
+	case m.window > 0:
+		return m.window
+	case m.lo > 0 && m.hi > 0 && m.lo <= m.hi:
+		return time.Duration(math.Sqrt(float64(m.lo) * float64(m.hi)))
+	}
+	return m.maxReset
+}
+
 // settle corrects a permit's cost, after it was taken, to what the server
 // says it was.
 func (m *mirror) settle(now time.Time, taken, actual float64) {
@@ -397,10 +421,17 @@ func (m *mirror) learnMessage(msg ratehdr.LimitMessage, now time.Time, maxWait t
 		}
 		m.source = sourceLearned
 	}
-	m.level = msg.Limit - msg.Used - m.inFlight
+	// Used is rounded to a whole number; the server's "try again in" is
+	// exact: by then, Requested is back.
+	wait := min(msg.RetryIn, maxWait)
+	level := msg.Limit - msg.Used
+	if r := m.refillRate(); r > 0 && msg.RetryIn > 0 {
+		level = max(level, msg.Requested-r*wait.Seconds())
+	}
+	m.level = min(msg.Limit, level) - m.inFlight
 	m.remaining = max(0, msg.Limit-msg.Used)
 	m.at, m.whole, m.since = now, time.Time{}, m.inFlight
-	m.hold = now.Add(min(msg.RetryIn, maxWait))
+	m.hold = now.Add(wait)
 }
 
 func (m *mirror) stats(now time.Time) BudgetStats {

@@ -429,3 +429,51 @@ func FuzzReports(f *testing.F) {
 		})
 	})
 }
+
+// Spreading needs the budget's window: when the 429 that shows a server
+// refusing bursts is the first word on it, the window is guessed from that
+// word, and requests are paced, not burst.
+func TestSpreadFromTheFirstReport(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, _ := ratelimit.New(ratelimit.Config{})
+		h := http.Header{}
+		statement(h, 50, 40, "1.2s")
+		h.Set("Retry-After-Ms", "100")
+		acquire(t, lim).Done(&http.Response{StatusCode: 429, Header: h}, nil)
+		if s := lim.Snapshot(); !s.Spread || s.Pace < 0.99*50/(1.2*50/9) || s.Pace > 0.99*50/6 {
+			t.Fatalf("spread %v at %v/s, want a pace from a window of 6 to 6.67 s", s.Spread, s.Pace)
+		}
+	})
+}
+
+// A request the server refused was not charged its audio or tokens: they
+// come back.
+func TestRefusedRequestIsNotCharged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, _ := ratelimit.New(ratelimit.Config{AudioSeconds: ratelimit.Limit{N: 72, Per: time.Minute}, Tokens: ratelimit.Limit{N: 1000, Per: time.Minute}})
+		p, _ := lim.Acquire(context.Background(), ratelimit.Cost{AudioSeconds: 3, Tokens: 100})
+		h := http.Header{}
+		h.Set("Retry-After-Ms", "10")
+		p.Done(&http.Response{StatusCode: 429, Header: h}, errors.New("Rate limit reached for whisper-1 on requests per min (RPM): Limit 20, Used 20, Requested 1."))
+		if s := lim.Snapshot(); s.Audio.Available != 72 || s.Tokens.Available != 1000 {
+			t.Fatalf("after a refusal: %v s of audio, %v tokens available; want all", s.Audio.Available, s.Tokens.Available)
+		}
+	})
+}
+
+// The message's Used is a whole number, its "try again in" exact: the
+// refused request goes when the server said, not a whole unit later.
+func TestTryAgainInIsExact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, _ := ratelimit.New(ratelimit.Config{})
+		p, _ := lim.Acquire(context.Background(), ratelimit.Cost{AudioSeconds: 3})
+		h := http.Header{}
+		h.Set("Retry-After-Ms", "5")
+		p.Done(&http.Response{StatusCode: 429, Header: h}, errors.New(
+			"on seconds of audio per minute (ASPM): Limit 72, Used 70, Requested 3. Please try again in 5ms."))
+		start := time.Now()
+		if _, err := lim.Acquire(context.Background(), ratelimit.Cost{AudioSeconds: 3}); err != nil || time.Since(start) != 5*time.Millisecond {
+			t.Fatalf("%v after %v, want 5ms", err, time.Since(start))
+		}
+	})
+}

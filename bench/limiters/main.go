@@ -1,130 +1,207 @@
-// Command limiters measures, side by side, four ways of sending many
-// concurrent requests to an API with a rate limit, and shows how well each
-// spends the budget: how long the batch takes, how many 429s it provokes,
-// and whether it keeps to the budget.
+// Command limiters measures, side by side, ways of sending many concurrent
+// uploads to a transcription API with rate limits, in seven scenarios, and
+// checks steno's limiter (package ratelimit) against a target in each.
 //
-// Each strategy sends the same requests (small multipart transcription
-// uploads of a 0.2 s WAV clip) to its own fresh transcribetest server,
-// which enforces a budget of requests per window as OpenAI does: a token
-// bucket of the budget's size that refills continuously, x-ratelimit-*
-// headers on every answer, and 429 rate_limit_exceeded with retry-after
-// when it is empty. The window is scaled down (a "minute" of 2 s by
-// default) so that a run takes seconds of real time, and every wait that a
-// strategy takes in seconds of a real minute is scaled with it. The
-// server's latency is 1/30 of the window. Every strategy retries its 429s
-// until all requests are answered 200.
+// Every scenario but hostile runs against transcribetest.NewServer, the
+// in-process fake of the API, over real loopback HTTP: each run of each
+// contender gets a fresh server (whose budgets start whole) and a fresh
+// HTTP transport. Budgets are counted over scaled-down windows so that a
+// run takes seconds, not hours (see Scaling).
 //
-// The strategies:
+// # Running it
 //
-//   - steno-learned: a ratelimit.Limiter with MaxInFlight 20 and no
-//     configured budget, learning it from the server's headers; requests go
-//     through lim.Transport, and a 429 is simply sent again (the limiter's
-//     shared pause does the waiting).
-//   - steno-configured: the same, told the budget (Config.Requests).
-//   - forum: what forum answers suggest: a semaphore of 20 requests in
-//     flight; after each answer whose x-ratelimit-remaining-requests is
-//     below 10 % of x-ratelimit-limit-requests the worker sleeps 5 s, and
-//     a 429 is retried after sleeping the same 5 s (both scaled).
-//   - cookbook: OpenAI cookbook's api_request_parallel_processor.py: a
-//     token bucket of requests per minute at the budget that starts full
-//     (so a whole minute's worth may go at once), here with at most 20 in
-//     flight; after any 429 every request waits until 15 s (scaled) have
-//     passed since it, and the 429'd request is queued to be sent again.
+// From the module's root:
 //
-// For each it reports the time until the last request was answered 200,
-// that time as a multiple of the ideal (requests ÷ budget × window: the
-// time a client takes that spends exactly the budget and nothing more), the
-// 429s the server sent, the most requests the server saw in any window of
-// the budget's length, 429'd ones included, and the most requests the
-// server was handling at once. The fake's bucket starts full and refills
-// continuously, so a client that bursts can finish below the ideal and have
-// up to twice the budget answered in one window; a server that counts
-// requests in fixed or sliding windows would refuse what is over the
-// budget. Under the table, the steno rows are followed by the budget the
-// limiter was pacing at when it finished.
+//	go run ./bench/limiters                          # everything, 3 rounds (about 3 minutes)
+//	go run ./bench/limiters -scenario bucket,audio   # some scenarios
+//	go run ./bench/limiters -only steno-learned      # one contender (and the reference)
+//	go run ./bench/limiters -runs 5 -window 3s       # more rounds, a shorter window
+//	go run ./bench/limiters -serial                  # one run at a time (about 50 minutes)
 //
-// Run it from the module's root:
+// The flags:
 //
-//	go run ./bench/limiters
-//	go run ./bench/limiters -runs 3               # medians of three runs
-//	go run ./bench/limiters -only cookbook -budget 100 -window 5s
+//	-scenario list   scenarios to run, comma-separated (default: all):
+//	                 bucket, sliding, fixed, quantised, highlimit, audio, hostile
+//	-only list       contenders to run, comma-separated (default: all); the
+//	                 scenario's reference contender (xrate in bucket, plain in
+//	                 highlimit) runs too, and hostile runs only for steno-learned
+//	-runs n          rounds (default 3); each figure is the median of the rounds
+//	-window d        the budget scenarios' window, a scaled minute (default 6s);
+//	                 hostile's MaxPause is a third of it, its deadline a sixth
+//	-requests n      the budget scenarios' requests (default 300)
+//	-budget n        the budget scenarios' requests per window (default 50)
+//	-audio-hour d    the audio scenario's scaled hour (default 1m)
+//	-serial          run the contenders one at a time instead of side by side
 //
-// The flags are -requests (300), -budget (50 per window), -window (2s),
-// -only (one strategy by name) and -runs (1; with more, each figure is the
-// median of the runs). A default run takes a minute or two.
+// # Rounds and verification
+//
+// Every contender of a scenario runs in the same invocation, over -runs
+// rounds: round 1 runs contenders A, B, C…, round 2 runs A, B, C again,
+// and so on, so that a drift of the machine's speed over the minutes of a
+// run touches every contender alike. Within a round, the contenders of
+// bucket, sliding, fixed, quantised and audio run side by side, at the same
+// time, each against its own server: their work is waiting, not computing
+// (a whole default run keeps a fraction of one core busy, about 15 %), and
+// one round then takes as long as its slowest run, about 50 s, instead of
+// the sum of all, about 16 minutes. -serial runs them one after another in
+// the order A B C A B C…, for a check that running side by side does not
+// change the figures. The highlimit uploads are limited by the machine, not
+// the budget, so they always run alone and one at a time, after the other
+// rounds (A B A B A B). Hostile runs last.
+//
+// A run succeeds when every request has been answered 200 with a verified
+// transcript (verbose_json whose text is not empty and whose duration is
+// the clip's), and the server answered nothing but 200s and 429s, as many
+// 200s as requests, and as many 429s as the client read. A run that loses a
+// request, gets any other answer or does not finish within four times the
+// scenario's ideal plus 30 s (2 minutes for highlimit) has failed: it is
+// listed under its table, left out of the medians, and counted in the
+// target column; the command then exits with status 1 after printing
+// everything.
+//
+// # The tables
+//
+// One table per scenario. Each row is a contender: the time until its last
+// 200 was read (the median of the rounds, and the fastest and slowest),
+// that median as a multiple of the scenario's reference (xrate's median in
+// bucket, the plain client's in highlimit, the ideal elsewhere), the 429s
+// the server sent (the median, and the range in brackets when the rounds
+// differ; in audio also apart, those for the requests budget and those for
+// seconds of audio, told apart by the body's "seconds of audio"), in the budget scenarios the most requests the server saw in
+// any window of the budget's length (429'd ones included: a server that
+// starts whole and refills continuously lets up to twice the budget through
+// in one window), and the most requests the server was handling at once.
+//
+// The target column judges steno's rows: PASS or MISS on the medians
+// (time against the median reference, 429s), then how many rounds met the
+// target on their own (each against the reference's run in the same round).
+// Other contenders show "—". Under the table: what each steno limiter ended
+// with (the shape, size and window of each budget it mirrors, where the
+// numbers come from, its pauses, whether it spreads), and the failed runs.
+//
+// # Scenarios and targets
+//
+// The budget scenarios send 300 uploads of a 0.2 s WAV clip under a budget
+// of 50 requests per 6 s window, whole at the start, with a server latency
+// of 1/30 of the window and at most 20 requests in flight for every
+// contender. The ideal is requests ÷ budget × window, 36 s: the time of a
+// client that spends the budget's rate and nothing more (one that spends the
+// whole first budget at once ends a window earlier, at about 30.2 s).
+//
+//   - bucket: a token bucket that refills continuously (OpenAI's). Target:
+//     ≤ 1.02 × xrate's time and ≤ 1 429, for steno learned and configured.
+//   - sliding: the same budget as a sliding window (at most 50 in any 6 s).
+//     Target: ≤ 1.15 × the ideal, 429s ≤ 2 % of the requests (6).
+//   - fixed: the same budget in fixed windows of 6 s, following each other
+//     from the first request. Target: as sliding.
+//   - quantised: the same bucket enforced in 5 slices (at most 10 per 1.2 s
+//     on top of the bucket), while its headers describe the whole budget,
+//     as OpenAI documents it may. Target: ≤ 1.1 × the ideal, ≤ 3 429s; a
+//     third steno contender, steno-spread, is told the budget and to spread
+//     (Config.Spread).
+//   - highlimit: 200 uploads of a 1 MiB WAV file (real multipart bodies)
+//     under 10,000 requests per real minute, which never binds, all at once
+//     with at most 64 in flight and 100 ms of latency: what the limiter
+//     costs when it has nothing to do. Target: steno-learned ≤ 1.1 × the
+//     plain client's time.
+//   - audio: a Groq-like server (see Scaling): a bucket of 20 requests per
+//     scaled minute, reported in headers, and of 72 seconds of audio per
+//     scaled hour, reported only in 429 messages; 40 clips of 3 s, of which
+//     24 fit the whole budget and 16 wait for its refill. The ideal is what
+//     the audio budget allows: (120 − 72) s of audio ÷ 72 s per hour = 40 s.
+//     Target: ≤ 1.1 × the ideal and ≤ 2 429s; for steno-learned only the
+//     429s for audio count, as its first blind burst draws 429s for the
+//     requests budget that it cannot know before the first answer (20 of the
+//     40 sent at once); they are reported apart.
+//   - hostile: a server of the benchmark's own that answers every request 200
+//     with x-ratelimit-limit-requests: 1 (and, in a second variant, 0.001),
+//     remaining 0 and reset 86400s: a day. For steno-learned with MaxPause
+//     2 s, it measures how long the second request waits, which must be at
+//     most MaxPause (+10 ms for timers), and what a caller whose context
+//     has a 1 s deadline gets, which must be ratelimit.ErrWouldExceedDeadline
+//     within 50 ms. Its own table: the wait (median, min–max), what the
+//     callers got, how soon.
+//
+// # Contenders
+//
+//   - steno-learned: a ratelimit.Limiter with the scenario's MaxInFlight
+//     and no budget configured: it learns them from the server's headers
+//     and 429s. steno-configured: the same, told the requests budget
+//     (Config.Requests), and in audio the audio budget too
+//     (Config.AudioSeconds). steno-spread: configured and Config.Spread.
+//     Every request is a goroutine of its own that sends it until it is
+//     answered 200; in the budget scenarios and highlimit they go through
+//     lim.Transport. In audio, each attempt acquires its permit itself with
+//     the clip's seconds as its cost (lim.Acquire(ctx,
+//     ratelimit.Cost{AudioSeconds: 3})), sends the request with that permit
+//     in its context (ratelimit.ContextWithPermit) through an http.Client
+//     whose Transport is lim.Transport, and hands the answer to Permit.Done,
+//     with a 429's body as the error so that the limiter reads the audio
+//     budget from its message.
+//   - xrate: a golang.org/x/time/rate limiter told the exact requests
+//     budget, rate budget per window and burst the whole budget (it starts
+//     full like the server), under a semaphore of the scenario's in-flight
+//     bound; a 429 is sent again after its retry-after-ms (else
+//     retry-after), waiting on the limiter again. In audio it knows the
+//     requests budget only, as most clients would.
+//   - cookbook: the loop of OpenAI cookbook's
+//     api_request_parallel_processor.py: a dispatcher that takes a
+//     request's worth from a bucket of the budget that starts full (polling
+//     every millisecond), and after any 429 holds every request until 15 s
+//     (scaled) have passed since it; the 429'd request goes again. Here
+//     with at most 20 in flight.
+//   - forum: what forum answers suggest: a semaphore of 20; after each
+//     answer whose x-ratelimit-remaining-requests is below 10 % of
+//     x-ratelimit-limit-requests the worker sleeps 5 s (scaled), and a 429
+//     is sent again after the same sleep.
+//   - all-at-once: the naive client, no limiter: a semaphore of 20, and a
+//     429 sent again as soon as its retry-after header's whole seconds have
+//     passed (the worker holding its slot meanwhile).
+//   - plain (highlimit): the standard library's client with a semaphore of
+//     64 and nothing else (a 429, which never comes, is handled as
+//     all-at-once does).
+//
+// # Scaling
+//
+// The budget scenarios' window of 6 s stands for a minute: a budget of 50
+// requests a minute becomes 50 per 6 s, and the waits that the cookbook and
+// the forum take in seconds of a minute (15 s, 5 s) are scaled by the same
+// factor (to 1.5 s and 0.5 s). -window changes the factor; the server's
+// latency, 1/30 of the window, follows it. So does hostile, whose MaxPause
+// of 2 s (window/3) and deadline of 1 s (window/6) stand for what they
+// would be against a real server: a cap well below the server's day.
+//
+// The audio scenario scales time and audio apart. Groq's free tier allows
+// 20 requests a minute and 7,200 seconds of audio an hour; 40 clips of 5
+// minutes are 12,000 s, of which 24 clips fit the hour's budget and 16
+// wait for its refill, 40 minutes at 2 s of audio a second. Here an hour
+// lasts 1 minute (time ÷ 60: the requests budget is 20 per second) and
+// audio is divided by 100: a clip of 5 minutes is 3 s of audio, the budget
+// 72 s per scaled hour. The numbers of clips that fit and that wait are
+// those of the real case, and so is each clip's refill, 150 s a clip in
+// real time, 2.5 s here (3 s ÷ 1.2 s of audio a second); the whole batch
+// takes 40 s instead of 40 minutes. The fake names a budget of 1m0s "per
+// minute", which the limiter reads as the window of the budget the 429
+// message names: -audio-hour 1h works too (and takes an hour), but any
+// other value is named "per 30s" or the like, whose window the limiter
+// cannot read.
+//
+// Highlimit's budget is per real minute: it never binds, and the scenario
+// measures the cost of the limiter, not a wait.
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"mime/multipart"
-	"net/http"
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
-	"sync"
+	"strings"
 	"time"
-
-	"github.com/steno-go/steno/ratelimit"
-	"github.com/steno-go/steno/transcribe/transcribetest"
 )
-
-// maxInFlight bounds the requests in flight, for every strategy.
-const maxInFlight = 20
-
-// apiKey is the key the fake servers require.
-const apiKey = "sk-bench"
-
-// params are the conditions of a run.
-type params struct {
-	requests int           // requests to have answered 200
-	budget   int           // requests per window the server allows
-	window   time.Duration // the scaled "minute"
-}
-
-// ideal is the time a client that spends exactly the budget takes.
-func (p params) ideal() time.Duration {
-	return time.Duration(float64(p.requests) / float64(p.budget) * float64(p.window))
-}
-
-// latency is how long the server takes to answer each request.
-func (p params) latency() time.Duration { return p.window / 30 }
-
-// scaled returns d, a wait meant for a window of one minute, scaled to
-// p.window.
-func (p params) scaled(d time.Duration) time.Duration {
-	return time.Duration(float64(d) * float64(p.window) / float64(time.Minute))
-}
-
-// A strategy sends p.requests requests with u and returns once each has
-// been answered 200, or with the first error. Its note, if any, says what
-// it learned.
-type strategy struct {
-	name string
-	run  func(ctx context.Context, p params, u *uploader) (note string, err error)
-}
-
-// strategies returns the strategies, in the order of the table.
-func strategies() []strategy {
-	return []strategy{
-		{"steno-learned", func(ctx context.Context, p params, u *uploader) (string, error) {
-			return runSteno(ctx, p, u, ratelimit.Config{MaxInFlight: maxInFlight})
-		}},
-		{"steno-configured", func(ctx context.Context, p params, u *uploader) (string, error) {
-			return runSteno(ctx, p, u, ratelimit.Config{
-				MaxInFlight: maxInFlight,
-				Requests:    ratelimit.Limit{N: float64(p.budget), Per: p.window},
-			})
-		}},
-		{"forum", runForum},
-		{"cookbook", runCookbook},
-	}
-}
 
 // errUsage is what run returns for a command line in error, which it has
 // reported.
@@ -143,16 +220,20 @@ func main() {
 	}
 }
 
-// run parses args, runs the strategies and prints the table to stdout.
+// run parses args, runs the scenarios and prints their tables to stdout,
+// progress and failures to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("limiters", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var p params
-	fs.IntVar(&p.requests, "requests", 300, "requests to send with each strategy")
-	fs.IntVar(&p.budget, "budget", 50, "requests per window the server allows")
-	fs.DurationVar(&p.window, "window", 2*time.Second, "the budget's window: a scaled-down minute")
-	only := fs.String("only", "", "run only the strategy of this `name`")
-	runs := fs.Int("runs", 1, "run each strategy this many times and print the medians")
+	cfg := defaultConfig(6 * time.Second)
+	scenarioList := fs.String("scenario", "", "run only these scenarios, a comma-separated `list` of "+strings.Join(scenarioNames, ", "))
+	only := fs.String("only", "", "run only these contenders, a comma-separated `list` (and each scenario's reference)")
+	runs := fs.Int("runs", 3, "rounds: run each contender this many times and print the medians")
+	fs.DurationVar(&cfg.window, "window", cfg.window, "the budget scenarios' window: a scaled-down minute")
+	fs.IntVar(&cfg.requests, "requests", cfg.requests, "requests to send in each budget scenario")
+	fs.IntVar(&cfg.budget, "budget", cfg.budget, "requests per window the budget scenarios' server allows")
+	fs.DurationVar(&cfg.audioHour, "audio-hour", cfg.audioHour, "the audio scenario's scaled hour (keep 1m: see the doc)")
+	serial := fs.Bool("serial", false, "run the contenders of a round one at a time instead of side by side")
 	usage := func(format string, args ...any) error {
 		fmt.Fprintf(stderr, "limiters: "+format+"\n", args...)
 		fs.Usage()
@@ -167,432 +248,76 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usage("unexpected arguments %q", fs.Args())
 	}
-	if p.requests <= 0 || p.budget <= 0 || p.window <= 0 || *runs <= 0 {
-		return usage("-requests, -budget, -window and -runs must be positive")
+	if cfg.requests <= 0 || cfg.budget <= 0 || cfg.window <= 0 || cfg.audioHour <= 0 || *runs <= 0 {
+		return usage("-requests, -budget, -window, -audio-hour and -runs must be positive")
 	}
-	chosen := strategies()
+	cfg.maxPause, cfg.deadline = cfg.window/3, cfg.window/6
+
+	chosen, hostile, err := pick(scenarios(cfg), *scenarioList)
+	if err != nil {
+		return usage("%v", err)
+	}
 	if *only != "" {
-		i := slices.IndexFunc(chosen, func(s strategy) bool { return s.name == *only })
-		if i < 0 {
-			var names []string
-			for _, s := range chosen {
-				names = append(names, s.name)
-			}
-			return usage("no strategy %q: choose one of %q", *only, names)
+		names := strings.Split(*only, ",")
+		for i := range names {
+			names[i] = strings.TrimSpace(names[i])
 		}
-		chosen = chosen[i : i+1]
+		var kept []*scenario
+		known := map[string]bool{}
+		for _, sc := range chosen {
+			for _, c := range sc.contenders {
+				known[c.name] = true
+			}
+			if !slices.ContainsFunc(sc.contenders, func(c contender) bool { return slices.Contains(names, c.name) }) {
+				continue
+			}
+			sc.contenders = slices.DeleteFunc(sc.contenders, func(c contender) bool {
+				return !slices.Contains(names, c.name) && c.name != sc.ref
+			})
+			kept = append(kept, sc)
+		}
+		if hostile {
+			known[stenoLearned] = true
+			hostile = slices.Contains(names, stenoLearned)
+		}
+		for _, n := range names {
+			if !known[n] {
+				return usage("no contender %q in the scenarios chosen", n)
+			}
+		}
+		chosen = kept
 	}
 
-	fmt.Fprintf(stdout, "%d requests; budget %d per %v window (a scaled minute); server latency %v; at most %d in flight\n",
-		p.requests, p.budget, p.window, p.latency(), maxInFlight)
-	fmt.Fprintf(stdout, "ideal time %.2fs (requests ÷ budget × window)", p.ideal().Seconds())
+	fmt.Fprintf(stdout, "limiters: %d rounds", *runs)
 	if *runs > 1 {
-		fmt.Fprintf(stdout, "; each figure the median of %d runs", *runs)
+		fmt.Fprint(stdout, "; each figure the median of the rounds")
+	}
+	if *serial {
+		fmt.Fprint(stdout, "; contenders one at a time")
+	} else {
+		fmt.Fprint(stdout, "; within a round the contenders of bucket, sliding, fixed, quantised and audio side by side, highlimit's one at a time")
 	}
 	fmt.Fprint(stdout, "\n\n")
 
-	var rows [][]string
-	var notes []string
-	for _, s := range chosen {
-		var results []figures
-		for range *runs {
-			f, err := measure(ctx, s, p)
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			results = append(results, f)
-			if f.note != "" && !slices.Contains(notes, s.name+": "+f.note) {
-				notes = append(notes, s.name+": "+f.note)
-			}
-		}
-		elapsed := median(results, func(f figures) float64 { return f.elapsed.Seconds() })
-		rows = append(rows, []string{
-			s.name,
-			strconv.FormatFloat(elapsed, 'f', 2, 64),
-			strconv.FormatFloat(elapsed/p.ideal().Seconds(), 'f', 2, 64),
-			formatCount(median(results, func(f figures) float64 { return float64(f.limited) })),
-			formatCount(median(results, func(f figures) float64 { return float64(f.maxInWindow) })) + "/" + strconv.Itoa(p.budget),
-			formatCount(median(results, func(f figures) float64 { return float64(f.peakInFlight) })),
-		})
+	start := time.Now()
+	res, err := runScenarios(ctx, chosen, *runs, *serial, stderr)
+	if err != nil {
+		return err
 	}
-	printTable(stdout, []string{"strategy", "time (s)", "× ideal", "429s", "max in any " + p.window.String(), "peak in flight"}, rows)
-	if len(notes) > 0 {
-		fmt.Fprintln(stdout)
-		for _, n := range notes {
-			fmt.Fprintln(stdout, n)
+	failed := 0
+	for _, sc := range chosen {
+		failed += report(stdout, sc, res[sc])
+	}
+	if hostile {
+		hr, err := runHostile(ctx, cfg, *runs)
+		if err != nil {
+			return err
 		}
+		failed += reportHostile(stdout, cfg, hr)
+	}
+	fmt.Fprintf(stdout, "limiters: done in %.0fs\n", time.Since(start).Seconds())
+	if failed > 0 {
+		return fmt.Errorf("%d runs failed", failed)
 	}
 	return nil
-}
-
-// figures are the measurements of one run of one strategy.
-type figures struct {
-	elapsed      time.Duration // until the last 200 was read
-	limited      int           // 429s the server sent
-	maxInWindow  int           // the most requests the server saw in any window
-	peakInFlight int           // the most requests the server handled at once
-	note         string        // what the strategy reported
-
-	server transcribetest.Stats // all the server's figures
-}
-
-// measure runs s once against a fresh server.
-func measure(ctx context.Context, s strategy, p params) (figures, error) {
-	srv := transcribetest.NewServer(transcribetest.Config{
-		APIKey:    apiKey,
-		RateLimit: transcribetest.RateLimit{Requests: p.budget, Window: p.window},
-		Latency:   p.latency(),
-	})
-	defer srv.Close()
-	// The same transport for every strategy, keeping a connection for each
-	// request in flight.
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.MaxIdleConnsPerHost = maxInFlight
-	defer base.CloseIdleConnections()
-	u, err := newUploader(srv.BaseURL()+"/audio/transcriptions", base)
-	if err != nil {
-		return figures{}, err
-	}
-
-	start := time.Now()
-	note, err := s.run(ctx, p, u)
-	if err != nil {
-		return figures{}, err
-	}
-	st := srv.Stats()
-	if st.ByStatus[http.StatusOK] != p.requests || len(st.ByStatus) > 2 ||
-		st.ByStatus[http.StatusOK]+st.ByStatus[http.StatusTooManyRequests] != st.Requests {
-		return figures{}, fmt.Errorf("server answered %d requests with %v; want %d 200s and only 429s besides",
-			st.Requests, st.ByStatus, p.requests)
-	}
-	return figures{
-		elapsed:      u.done().Sub(start),
-		limited:      st.ByStatus[http.StatusTooManyRequests],
-		maxInWindow:  st.MaxInWindow(st.Sent, p.window),
-		peakInFlight: st.MaxInFlight,
-		note:         note,
-		server:       st,
-	}, nil
-}
-
-// uploader sends the benchmark's request: a small transcription upload.
-type uploader struct {
-	url         string
-	body        []byte // the multipart form, a few KB
-	contentType string
-	base        http.RoundTripper // to the server, shared by the strategy's clients
-
-	mu     sync.Mutex
-	lastOK time.Time // when the last 200 was read
-}
-
-// done returns when the last 200 was read.
-func (u *uploader) done() time.Time {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.lastOK
-}
-
-func newUploader(url string, base http.RoundTripper) (*uploader, error) {
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	if err := w.WriteField("model", "whisper-1"); err != nil {
-		return nil, err
-	}
-	fw, err := w.CreateFormFile("file", "clip.wav")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := fw.Write(transcribetest.WAV(200 * time.Millisecond)); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return &uploader{url: url, body: body.Bytes(), contentType: w.FormDataContentType(), base: base}, nil
-}
-
-// post sends the request with c and returns the answer's status, 200 or
-// 429, and headers; any other status is an error. The body is read and
-// closed.
-func (u *uploader) post(ctx context.Context, c *http.Client) (int, http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.url, bytes.NewReader(u.body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", u.contentType)
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return 0, nil, err
-	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-		u.mu.Lock()
-		u.lastOK = time.Now()
-		u.mu.Unlock()
-	case http.StatusTooManyRequests:
-	default:
-		return 0, nil, fmt.Errorf("unexpected status %s", resp.Status)
-	}
-	return resp.StatusCode, resp.Header, nil
-}
-
-// batch runs functions concurrently; the first error cancels the context
-// they were given and is returned by wait.
-type batch struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	wg     sync.WaitGroup
-}
-
-func newBatch(ctx context.Context) *batch {
-	b := &batch{}
-	b.ctx, b.cancel = context.WithCancelCause(ctx)
-	return b
-}
-
-func (b *batch) goDo(f func(ctx context.Context) error) {
-	b.wg.Go(func() {
-		if err := f(b.ctx); err != nil {
-			b.cancel(err)
-		}
-	})
-}
-
-func (b *batch) wait() error {
-	b.wg.Wait()
-	err := context.Cause(b.ctx)
-	b.cancel(nil)
-	return err
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
-// runSteno sends every request at once, each from its own goroutine,
-// through a limiter configured by cfg, sending a request again when it is
-// answered 429: the limiter paces them, bounds them in flight, and pauses
-// them all after a 429.
-func runSteno(ctx context.Context, p params, u *uploader, cfg ratelimit.Config) (string, error) {
-	lim, err := ratelimit.New(cfg)
-	if err != nil {
-		return "", err
-	}
-	c := &http.Client{Transport: lim.Transport(u.base)}
-	b := newBatch(ctx)
-	for range p.requests {
-		b.goDo(func(ctx context.Context) error {
-			for {
-				status, _, err := u.post(ctx, c)
-				if err != nil || status == http.StatusOK {
-					return err
-				}
-			}
-		})
-	}
-	if err := b.wait(); err != nil {
-		return "", err
-	}
-	s := lim.Snapshot()
-	return fmt.Sprintf("the limiter ended with a %s of %g requests per %v (%s), after %d pauses for 429s; spread %v",
-		s.Requests.Shape, s.Requests.Limit, s.Requests.Window, s.Requests.Source, s.Pauses, s.Spread), nil
-}
-
-// runForum is the pattern forum answers suggest: a semaphore of 20, and a
-// worker that sleeps 5 s when the headers say less than 10 % of the budget
-// remains, or after a 429 before sending the request again.
-func runForum(ctx context.Context, p params, u *uploader) (string, error) {
-	pause := p.scaled(5 * time.Second)
-	c := &http.Client{Transport: u.base}
-	sem := make(chan struct{}, maxInFlight)
-	b := newBatch(ctx)
-	for range p.requests {
-		b.goDo(func(ctx context.Context) error {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-			defer func() { <-sem }()
-			for {
-				status, h, err := u.post(ctx, c)
-				if err != nil {
-					return err
-				}
-				if status == http.StatusTooManyRequests {
-					if err := sleep(ctx, pause); err != nil {
-						return err
-					}
-					continue
-				}
-				limit, err1 := strconv.Atoi(h.Get("x-ratelimit-limit-requests"))
-				remaining, err2 := strconv.Atoi(h.Get("x-ratelimit-remaining-requests"))
-				if err1 == nil && err2 == nil && remaining*10 < limit {
-					return sleep(ctx, pause)
-				}
-				return nil
-			}
-		})
-	}
-	return "", b.wait()
-}
-
-// runCookbook is the loop of OpenAI cookbook's
-// api_request_parallel_processor.py: one dispatcher takes the next request
-// (a 429'd one to retry first), waits until 15 s (scaled) have passed since
-// the last 429 and for a request's worth of capacity in a bucket that
-// holds a full budget and refills at the budget per window, polling every
-// millisecond as the cookbook does, and sends it. Here it also waits for
-// one of 20 slots in flight.
-func runCookbook(ctx context.Context, p params, u *uploader) (string, error) {
-	const poll = time.Millisecond // the cookbook's seconds_to_sleep_each_loop
-	cooldown := p.scaled(15 * time.Second)
-	c := &http.Client{Transport: u.base}
-	capacity := &bucket{size: float64(p.budget), window: p.window}
-
-	var mu sync.Mutex
-	var lastLimited time.Time // the last 429's arrival, guarded by mu
-	retries := make(chan struct{}, p.requests)
-	answered := make(chan struct{}, p.requests)
-	slots := make(chan struct{}, maxInFlight)
-	b := newBatch(ctx)
-	ctx = b.ctx
-	fresh, pending := p.requests, p.requests
-dispatch:
-	for pending > 0 {
-		// The next request: a retry first, else a fresh one, else wait
-		// for one in flight to be retried or answered.
-		select {
-		case <-retries:
-		default:
-			if fresh > 0 {
-				fresh--
-				break
-			}
-			select {
-			case <-retries:
-			case <-answered:
-				pending--
-				continue dispatch
-			case <-ctx.Done():
-				break dispatch
-			}
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			break dispatch
-		}
-		for {
-			now := time.Now()
-			mu.Lock()
-			resume := lastLimited.Add(cooldown)
-			mu.Unlock()
-			var err error
-			if now.Before(resume) {
-				err = sleep(ctx, resume.Sub(now))
-			} else if capacity.take(now) {
-				break
-			} else {
-				err = sleep(ctx, poll)
-			}
-			if err != nil {
-				break dispatch
-			}
-		}
-		b.goDo(func(ctx context.Context) error {
-			defer func() { <-slots }()
-			status, _, err := u.post(ctx, c)
-			switch {
-			case err != nil:
-				return err
-			case status == http.StatusTooManyRequests:
-				mu.Lock()
-				lastLimited = time.Now()
-				mu.Unlock()
-				retries <- struct{}{}
-			default:
-				answered <- struct{}{}
-			}
-			return nil
-		})
-	}
-	return "", b.wait()
-}
-
-// bucket is the cookbook's request capacity: it starts full, holds up to
-// size and refills continuously at size per window.
-type bucket struct {
-	size   float64
-	window time.Duration
-	avail  float64
-	last   time.Time // zero until the first take
-}
-
-// take spends one request of capacity at now, if there is one.
-func (b *bucket) take(now time.Time) bool {
-	if b.last.IsZero() {
-		b.avail = b.size
-	} else {
-		b.avail = min(b.size, b.avail+b.size*now.Sub(b.last).Seconds()/b.window.Seconds())
-	}
-	b.last = now
-	if b.avail < 1 {
-		return false
-	}
-	b.avail--
-	return true
-}
-
-// median returns the median of f over fs.
-func median(fs []figures, f func(figures) float64) float64 {
-	v := make([]float64, len(fs))
-	for i := range fs {
-		v[i] = f(fs[i])
-	}
-	slices.Sort(v)
-	if n := len(v); n%2 == 0 {
-		return (v[n/2-1] + v[n/2]) / 2
-	}
-	return v[len(v)/2]
-}
-
-// formatCount formats a count, or a median of counts that may end in .5.
-func formatCount(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-// printTable prints rows under header in aligned columns: the first
-// column left-aligned, the others right-aligned.
-func printTable(w io.Writer, header []string, rows [][]string) {
-	width := make([]int, len(header))
-	for _, r := range append([][]string{header}, rows...) {
-		for i, cell := range r {
-			width[i] = max(width[i], len([]rune(cell)))
-		}
-	}
-	for _, r := range append([][]string{header}, rows...) {
-		var line []byte
-		for i, cell := range r {
-			pad := width[i] - len([]rune(cell))
-			if i == 0 {
-				line = fmt.Appendf(line, "%s%*s", cell, pad, "")
-			} else {
-				line = fmt.Appendf(line, "  %*s%s", pad, "", cell)
-			}
-		}
-		fmt.Fprintf(w, "%s\n", line)
-	}
 }
