@@ -91,7 +91,8 @@
 //
 // Servers that send no x-ratelimit headers (self-hosted servers, many
 // gateways) get an adaptive rate in the manner of the AWS SDK's adaptive
-// retry mode: unrestricted until the first throttle (429 or 503), then cut
-// to 0.7 × the measured rate of successes and grown back along a cubic
-// curve, never above twice that rate.
+// retry mode: unrestricted until the first 429, then cut to 0.7 × the
+// measured rate of successes and grown back along a cubic curve, never
+// above twice that rate. A 503 is a server in trouble, not a rate: its
+// retry-after pauses every caller, but it leaves the pace alone.
 package ratelimit

@@ -503,7 +503,10 @@ func (l *Limiter) throttled(p *Permit, now time.Time, resp *http.Response, err e
 	if wait > 0 {
 		l.pause(now, wait)
 	}
-	if src := l.budgets[bRequests].source; src == sourceNone || src == sourceAdaptive {
+	// Only a 429 says the rate is too high. A 503 is a server in trouble
+	// (overloaded, restarting, loading a model): its retry-after pauses
+	// everyone, but it does not slow the pace for good.
+	if src := l.budgets[bRequests].source; status == http.StatusTooManyRequests && (src == sourceNone || src == sourceAdaptive) {
 		l.adapt(now, p.sentAt, true)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime/multipart"
 	"net/http"
 	"sync"
@@ -236,4 +237,29 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	if _, err := lim.Acquire(context.Background(), ratelimit.Cost{Tokens: -1}); err == nil {
 		t.Error("negative cost accepted")
 	}
+}
+
+// Random 503s from a server without rate-limit headers do not slow the
+// pace: the adaptive rate answers 429s only.
+func TestServerErrorsDoNotSlowThePace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := transcribetest.NewHandler(transcribetest.Config{
+			FaultRate: 0.1, FaultKinds: []transcribetest.Fault{transcribetest.FaultOverloaded, transcribetest.FaultServerError},
+			Latency: 100 * time.Millisecond, Seed: 1,
+		})
+		lim, _ := ratelimit.New(ratelimit.Config{MaxInFlight: 20})
+		c := &http.Client{Transport: lim.Transport(h.Transport())}
+		var wg sync.WaitGroup
+		for range 200 {
+			wg.Go(func() {
+				for post(t, c) != http.StatusOK {
+				}
+			})
+		}
+		wg.Wait()
+		st, s := h.Stats(), lim.Snapshot()
+		if st.ByStatus[503] == 0 || s.Throttles == 0 || !math.IsInf(s.Pace, 1) || st.MaxInFlight != 20 {
+			t.Fatalf("503s %d, throttles %d, pace %v, %d in flight at most; want the pace untouched and 20 in flight", st.ByStatus[503], s.Throttles, s.Pace, st.MaxInFlight)
+		}
+	})
 }
