@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+
+	"github.com/steno-go/steno/internal/apierr"
 )
 
 // Transport returns an http.RoundTripper that sends every request through
@@ -59,19 +61,28 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	verdict := err
 	if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
-		head, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		head := make([]byte, quotaHead)
+		n, _ := io.ReadFull(resp.Body, head)
+		head = head[:n]
 		resp.Body = struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
 		verdict = throttleBody(head)
-		if bytes.Contains(head, []byte("insufficient_quota")) {
+		// The same classifier as transcribe.APIError's: quota in every
+		// shape servers send it (OpenAI, Azure, FastAPI, gateways).
+		if apierr.IsQuota(resp.StatusCode, apierr.Parse(resp.StatusCode, resp.Header, head)) {
 			verdict = ErrQuotaExceeded
 		}
 	}
 	p.Done(resp, verdict)
 	return resp, err
 }
+
+// quotaHead is how much of a 429's body the transport reads to tell an
+// exhausted quota from a rate limit: the error object comes first, and
+// apierr reads JSON cut short as far as it goes.
+const quotaHead = 4 << 10
 
 // throttleBody is the start of a 429's body, handed to Permit.Done so the
 // limiter can read the budget its message names.

@@ -11,13 +11,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/steno-go/steno/internal/ratehdr"
 	"github.com/steno-go/steno/multipart"
 	"github.com/steno-go/steno/ratelimit"
 )
-
-// Responses are read up to these sizes; a bigger transcript is an error.
-const maxResponseBody = 32 << 20
 
 // attempt makes one HTTP request, when the limiter allows it at cost est.
 // The request carries its permit in its context, so that the limiter's own
@@ -34,7 +30,11 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 		}
 	}
 	u := c.baseURL + endpoint
-	req, err := form.NewRequest(ratelimit.ContextWithPermit(ctx, permit), http.MethodPost, u)
+	// The attempt runs under its Timeouts: w cancels it, with a
+	// *TimeoutError as the cause, when one passes (see timeout.go).
+	w := newWatchdog(ctx, c.timeouts)
+	defer w.stop()
+	req, err := form.NewRequest(ratelimit.ContextWithPermit(w.ctx, permit), http.MethodPost, u)
 	if err != nil {
 		permit.Cancel()
 		return nil, fmt.Errorf("transcribe: %w", err)
@@ -60,7 +60,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 	}
 	req.Header.Set("User-Agent", "steno (+https://github.com/steno-go/steno)")
 	start := time.Now()
-	resp, err = c.http.Do(req)
+	resp, err = w.do(c.http, req) // a timeout comes back as the *TimeoutError, from Do or from reading resp.Body
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
@@ -68,6 +68,10 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		var refused *APIError
+		if errors.As(err, &refused) { // a redirect refused by the policy in redirect.go
+			return nil, refused
 		}
 		if errors.Is(err, multipart.ErrSizeMismatch) || errors.Is(err, os.ErrNotExist) {
 			err = permanent{err}
@@ -81,26 +85,10 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-		wait, _ := ratehdr.RetryAfter(resp.Header, time.Now())
-		e := newAPIError(resp, body, wait, c.apiKey)
-		if v, set := ratehdr.ShouldRetry(resp.Header); set {
-			e.shouldRetry = &v
-		}
-		return nil, e
+		return nil, c.apiError(resp, body)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("transcribe: reading response: %w", err)
-	}
-	if len(body) > maxResponseBody {
-		return nil, permanent{fmt.Errorf("transcribe: response over %d bytes", maxResponseBody)}
-	}
-	t, err = decode(body, resp.Header.Get("Content-Type"), format)
-	if err != nil {
-		return nil, permanent{err}
-	}
-	t.RequestID = resp.Header.Get("X-Request-Id")
-	return t, nil
+	// A 2xx is a transcript only once it decodes as one (see decode.go).
+	return c.readTranscription(resp, format)
 }
 
 // sanitizeURL drops user info and query values, which may hold secrets,

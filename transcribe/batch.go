@@ -8,7 +8,6 @@ import (
 	"iter"
 	"log/slog"
 	"math"
-	"os"
 	"sync"
 	"time"
 
@@ -22,7 +21,8 @@ type Job struct {
 	// ID names the job in results and places its output (see Input.ID).
 	// It defaults to Path.
 	ID string
-	// Path is a file to transcribe.
+	// Path is a file to transcribe: a regular file (a FIFO, a device or
+	// a directory fails its job, without being opened).
 	Path string
 	// Open, Size and Name describe a source other than a file: Open
 	// returns its bytes from the start (it is called again for each
@@ -52,7 +52,7 @@ const (
 	StatusDone         Status = iota // transcribed (and written, with an OutputWriter)
 	StatusFailed                     // its own error: bad input, or a request that failed
 	StatusSkipped                    // done by an earlier run (OutputWriter.Done)
-	StatusNotAttempted               // not sent: the batch was aborted, or a budget reached
+	StatusNotAttempted               // not sent: the batch was aborted, a budget reached, or ctx cancelled
 	StatusPlanned                    // dry run: probed and counted, not sent
 )
 
@@ -100,11 +100,12 @@ func (e *AbortError) Unwrap() error { return e.Err }
 
 // Fatal reports whether err must stop a whole batch: an exhausted quota,
 // an invalid key (401), a forbidden or missing model or a wrong URL (403,
-// 404). Every later request would fail the same way, or spend money that
-// is not there.
+// 404), or an output that cannot be written (ErrOutput: a full disk). Every
+// later request would fail the same way, spend money that is not there,
+// or pay for a transcript that could not be kept.
 func Fatal(err error) bool {
 	return errors.Is(err, ErrQuotaExceeded) || errors.Is(err, ErrUnauthorized) ||
-		errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrNotFound)
+		errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrOutput)
 }
 
 // DefaultPricePerMinute holds OpenAI's list prices, in US dollars per
@@ -132,7 +133,10 @@ type BatchOptions struct {
 	// Requests in flight are bounded by the client's limiter as well.
 	Concurrency int
 	// Output, when set, receives each transcript as it arrives, and jobs
-	// whose transcript it already holds are skipped.
+	// whose transcript it already holds are skipped. The pieces of a cut
+	// file are kept there as they arrive, so that a file one of whose
+	// pieces failed costs only that piece when it is sent again. An error
+	// writing to it (ErrOutput: a full disk) stops the batch.
 	Output *OutputWriter
 	// MaxAudioSeconds, MaxRequests and MaxCostUSD cap the batch (0: no
 	// cap). They are checked before each request, from each job's probed
@@ -194,11 +198,19 @@ type batch struct {
 // requests already in flight finish (and their transcripts are kept), and
 // every job not yet sent is yielded as StatusNotAttempted with an
 // *AbortError. Budgets end a batch the same way, with ErrBudgetReached.
-// Bad input fails only its own job.
+// Bad input fails only its own job. With an Output, a transcript that
+// cannot be written (a full disk) is fatal: the batch stops before another
+// request is paid for.
+//
+// Cancelling ctx stops the batch as promptly: no job is pulled from the
+// sequence after it, every job pulled and not yet sent is yielded as
+// StatusNotAttempted with ctx's error, and requests in flight are cut (those
+// jobs fail with ctx's error, unless their answer was in). The sequence then
+// ends.
 //
 // Breaking out of the loop stops new work; BatchTranscribe returns once
 // the jobs in progress have finished (their transcripts are written, but not
-// yielded). Cancelling ctx cancels them too. No goroutine outlives it.
+// yielded). No goroutine outlives it.
 //
 // It returns an error, and no sequence, for options that cannot work: a
 // negative cap, or a cost cap for a model with no known price.
@@ -224,7 +236,21 @@ func (c *Client) BatchTranscribe(ctx context.Context, jobs iter.Seq[Job], opts B
 		var wg sync.WaitGroup
 		wg.Go(func() { // the feeder
 			defer close(todo)
+			// unsent reports j, pulled when ctx was done, as not
+			// attempted; the feeder then pulls no more.
+			unsent := func(j Job) {
+				r := BatchResult{Job: j, Status: StatusNotAttempted, Err: context.Cause(ctx)}
+				b.event(Event{Kind: EventFinished, Job: j, Result: &r})
+				select {
+				case results <- r:
+				case <-stop:
+				}
+			}
 			for j := range jobs {
+				if ctx.Err() != nil {
+					unsent(j)
+					return
+				}
 				r := BatchResult{Job: j, Status: StatusNotAttempted, Err: b.aborted()}
 				out, next := results, chan Job(nil) // an aborted batch reports jobs at once
 				if r.Err == nil {
@@ -235,7 +261,20 @@ func (c *Client) BatchTranscribe(ctx context.Context, jobs iter.Seq[Job], opts B
 				select {
 				case out <- r:
 				case next <- j:
+				case <-ctx.Done():
+					if next != nil {
+						unsent(j)
+					} else {
+						select { // already reported as finished
+						case results <- r:
+						case <-stop:
+						}
+					}
+					return
 				case <-stop:
+					return
+				}
+				if ctx.Err() != nil { // pull no more
 					return
 				}
 			}
@@ -281,6 +320,9 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 	if cause := b.aborted(); cause != nil {
 		return fail(StatusNotAttempted, cause)
 	}
+	if ctx.Err() != nil {
+		return fail(StatusNotAttempted, context.Cause(ctx))
+	}
 	req := b.opts.Request
 	if j.Request != nil {
 		req = *j.Request
@@ -290,10 +332,25 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 		return fail(StatusFailed, err)
 	}
 	defer src.close()
-	if b.opts.Output != nil {
-		if path, done := b.opts.Output.Done(in, req); done {
+	var kept pieceStore
+	if w := b.opts.Output; w != nil {
+		path, done, err := w.resume(in, req, !b.opts.DryRun)
+		switch {
+		case err != nil && Fatal(err):
+			b.setAbort(&AbortError{Err: err})
+			return fail(StatusFailed, err)
+		case err != nil: // no name to write it under: found before it is paid for
+			return fail(StatusFailed, err)
+		case done:
 			r.Status, r.OutputPath = StatusSkipped, path
 			return r
+		}
+		if !b.opts.DryRun {
+			p, err := w.pieces(in, req, func(err error) { b.setAbort(&AbortError{Err: err}) })
+			if err != nil {
+				return fail(StatusFailed, err)
+			}
+			kept = p
 		}
 	}
 	info, err := src.info()
@@ -316,7 +373,7 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 	if err := b.spend(r.AudioSeconds, r.CostUSD); err != nil {
 		return fail(StatusNotAttempted, err)
 	}
-	t, attempts, err := b.c.send(ctx, "/audio/transcriptions", src, req, hooks{
+	t, attempts, err := b.send(ctx, src, req, hooks{
 		beforeAttempt: b.mayRequest,
 		afterAttempt: func(err error) {
 			if Fatal(err) { // before another request can leave
@@ -326,21 +383,49 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 		onRetry: func(attempt int, wait time.Duration, err error) {
 			b.event(Event{Kind: EventRetrying, Job: j, Attempt: attempt, Wait: wait, Err: err})
 		},
-	})
+	}, kept)
 	r.Attempts = attempts
 	switch {
 	case err != nil && attempts == 0 && (errors.Is(err, ErrBudgetReached) || errors.As(err, new(*AbortError))):
 		return fail(StatusNotAttempted, err)
+	case err != nil && attempts == 0 && ctx.Err() != nil: // cancelled before it was sent
+		return fail(StatusNotAttempted, context.Cause(ctx))
 	case err != nil:
+		if Fatal(err) { // a piece that could not be kept
+			b.setAbort(&AbortError{Err: err})
+		}
 		return fail(StatusFailed, err)
 	}
 	r.Status, r.Transcription = StatusDone, t
 	if b.opts.Output != nil {
 		if r.OutputPath, err = b.opts.Output.Write(in, req, t); err != nil {
+			if Fatal(err) { // a full disk: stop before another request is paid for
+				b.setAbort(&AbortError{Err: err})
+			}
 			return fail(StatusFailed, err)
 		}
 	}
 	return r
+}
+
+// send sends a job's source as Client.send does, keeping the pieces of a
+// file that is cut in kept, when not nil, so that a re-run sends only the
+// pieces that failed.
+func (b *batch) send(ctx context.Context, src *source, req Request, h hooks, kept pieceStore) (*Transcription, int, error) {
+	const endpoint = "/audio/transcriptions"
+	if kept == nil {
+		return b.c.send(ctx, endpoint, src, req, h)
+	}
+	_, size, err := b.c.form(endpoint, src, req)
+	if err != nil || !b.c.needsSplit(src, size) {
+		return b.c.send(ctx, endpoint, src, req, h)
+	}
+	t, attempts, err := b.c.sendPiecesKept(ctx, endpoint, src, req, h, kept)
+	if err != nil {
+		b.c.log.LogAttrs(ctx, slog.LevelWarn, "transcribe: failed",
+			slog.String("file", src.name), slog.Int("attempts", attempts), slog.Any("error", err))
+	}
+	return t, attempts, err
 }
 
 // event reports e to the progress callback, one event at a time.
@@ -427,8 +512,8 @@ func (c *Client) openJob(j Job, req Request) (*source, Input, error) {
 		if err != nil {
 			return nil, in, err
 		}
-		if st, err := os.Stat(j.Path); err == nil {
-			in.Size, in.ModTime = st.Size(), st.ModTime()
+		if src.stat != nil { // the file opened, not one put at its path since
+			in.Size, in.ModTime = src.stat.Size(), src.stat.ModTime()
 		}
 		return src, in, nil
 	}

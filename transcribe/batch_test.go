@@ -11,10 +11,13 @@ import (
 	"iter"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -325,11 +328,12 @@ func TestBatchMemoryDoesNotGrowWithJobs(t *testing.T) {
 		done := 0
 		var peak uint64
 		var m runtime.MemStats
+		every := min(500, max(1, n/40)) // a few dozen samples at least
 		for r := range seq {
 			if r.Status == transcribe.StatusDone {
 				done++
 			}
-			if done%500 == 0 {
+			if done%every == 0 {
 				runtime.GC()
 				runtime.ReadMemStats(&m)
 				peak = max(peak, m.HeapAlloc) // live heap, just after a GC
@@ -377,6 +381,286 @@ type canned struct{}
 func (canned) RoundTrip(r *http.Request) (*http.Response, error) {
 	io.Copy(io.Discard, r.Body)
 	r.Body.Close()
+	const body = `{"text":"ok"}`
 	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
-		Body: io.NopCloser(strings.NewReader(`{"text":"ok"}`)), Request: r}, nil
+		ContentLength: int64(len(body)), Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+}
+
+// clipJobs returns an endless sequence of in-memory jobs (stopping after
+// limit, so that a batch that never stops pulling fails instead of
+// hanging), and the number pulled so far.
+func clipJobs(clip []byte, limit int) (iter.Seq[transcribe.Job], *atomic.Int64) {
+	var pulled atomic.Int64
+	return func(yield func(transcribe.Job) bool) {
+		for i := range limit {
+			pulled.Add(1)
+			if !yield(transcribe.Job{ID: fmt.Sprint(i), Name: "clip.wav", Size: int64(len(clip)),
+				Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(clip)), nil }}) {
+				return
+			}
+		}
+	}, &pulled
+}
+
+// Cancelling ctx stops the batch pulling jobs at once; what it had pulled
+// and not sent comes back not attempted, what was in flight fails with
+// ctx's error, and the sequence ends without waiting (virtual time).
+func TestBatchCancelStopsPulling(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c, h := newVirtualClient(t, transcribetest.Config{Latency: time.Second})
+		jobs, pulled := clipJobs(transcribetest.WAV(time.Second), 20000)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		seq, err := c.BatchTranscribe(ctx, jobs, transcribe.BatchOptions{Concurrency: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		var atCancel int64
+		var cancelled time.Time
+		n := map[transcribe.Status]int{}
+		bad := 0
+		for r := range seq {
+			if seen[r.Job.ID] {
+				t.Fatalf("job %s yielded twice", r.Job.ID)
+			}
+			seen[r.Job.ID] = true
+			if cancelled.IsZero() {
+				if r.Status != transcribe.StatusDone {
+					t.Fatalf("before the cancel: %s %v", r.Status, r.Err)
+				}
+				if len(seen) == 10 {
+					atCancel = pulled.Load()
+					cancelled = time.Now()
+					cancel()
+				}
+				continue
+			}
+			n[r.Status]++
+			switch {
+			case r.Status == transcribe.StatusNotAttempted && errors.Is(r.Err, context.Canceled) && r.Attempts == 0:
+			case r.Status == transcribe.StatusFailed && errors.Is(r.Err, context.Canceled) && r.Attempts > 0: // cut in flight
+			case r.Status == transcribe.StatusDone:
+			default:
+				if bad++; bad <= 3 {
+					t.Errorf("after the cancel: job %s %s after %d attempts: %v", r.Job.ID, r.Status, r.Attempts, r.Err)
+				}
+			}
+		}
+		took := time.Since(cancelled)
+		t.Logf("pulled %d jobs before the cancel, %d in all; after it: %v in %v (virtual)", atCancel, pulled.Load(), n, took)
+		if extra := pulled.Load() - atCancel; extra > 1 {
+			t.Fatalf("%d jobs pulled after the cancel", extra)
+		}
+		if int64(len(seen)) != pulled.Load() {
+			t.Fatalf("%d jobs pulled, %d yielded", pulled.Load(), len(seen))
+		}
+		if took > 0 {
+			t.Fatalf("the batch took %v to end after the cancel", took)
+		}
+		if sent := h.Stats().Requests; sent > 10+4 {
+			t.Fatalf("%d requests for 10 jobs done and 4 workers", sent)
+		}
+	})
+}
+
+// A second batch on an output directory in use fails at once.
+func TestBatchOutputLocked(t *testing.T) {
+	out := t.TempDir()
+	w, err := transcribe.NewOutputWriter(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transcribe.NewOutputWriter(out); !errors.Is(err, transcribe.ErrOutputLocked) {
+		t.Fatalf("second writer: %v", err)
+	}
+	w.Close()
+	w, err = transcribe.NewOutputWriter(out)
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	w.Close()
+}
+
+// A run killed after the record of a transcript was written, before the
+// transcript itself was, costs no request: the next run writes it from
+// the record.
+func TestBatchKilledBetweenRecordAndTranscript(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	paths := []string{writeWAV(t, dir, "a.wav", 1), writeWAV(t, dir, "b.wav", 1)}
+	c, srv := newClient(t, transcribetest.Config{})
+	w, _ := transcribe.NewOutputWriter(out)
+	opts := transcribe.BatchOptions{Output: w, Request: transcribe.Request{ResponseFormat: transcribe.SRT}}
+	first := collect(t, c, pathJobs(paths...), opts)
+	want, _ := os.ReadFile(first[paths[0]].OutputPath)
+	os.Remove(first[paths[0]].OutputPath) // as if killed between the two renames
+	again := collect(t, c, pathJobs(paths...), opts)
+	got, _ := os.ReadFile(first[paths[0]].OutputPath)
+	if n := statuses(again); n[transcribe.StatusSkipped] != 2 || srv.Stats().Requests != 2 || !bytes.Equal(got, want) || len(want) == 0 {
+		t.Fatalf("re-run: %v, %d requests in all; transcript %q, want %q", n, srv.Stats().Requests, got, want)
+	}
+	w.Close()
+}
+
+// Names that are not UTF-8 resume: every run after the first skips them,
+// their outputs keep one name, and a file whose name looks like the
+// escaped one keeps its own.
+func TestBatchResumesNamesNotUTF8(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	paths := []string{writeWAV(t, dir, "caf\xe9-\xff.wav", 1), writeWAV(t, dir, "caf%E9-%FF.wav", 1)}
+	c, srv := newClient(t, transcribetest.Config{})
+	w, _ := transcribe.NewOutputWriter(out)
+	defer w.Close()
+	outputs := map[string]string{}
+	for run := range 3 {
+		rs := collect(t, c, pathJobs(paths...), transcribe.BatchOptions{Output: w})
+		for _, p := range paths {
+			r := rs[p]
+			want := transcribe.StatusDone
+			if run > 0 {
+				want = transcribe.StatusSkipped
+			}
+			if r.Status != want {
+				t.Fatalf("run %d: %q %s %v", run, p, r.Status, r.Err)
+			}
+			if run == 0 {
+				outputs[p] = r.OutputPath
+			} else if r.OutputPath != outputs[p] {
+				t.Fatalf("run %d: %q written to %q, first to %q", run, p, r.OutputPath, outputs[p])
+			}
+		}
+	}
+	if outputs[paths[0]] == outputs[paths[1]] || srv.Stats().Requests != 2 || len(transcripts(t, out)) != 2 {
+		t.Fatalf("outputs %q; %d requests; %d transcripts", outputs, srv.Stats().Requests, len(transcripts(t, out)))
+	}
+}
+
+// An output that cannot be written (a full disk) stops the batch before
+// another request is paid for: the job whose transcript was lost fails,
+// every later one is not attempted, with an *AbortError matching
+// ErrOutput and the cause.
+func TestBatchStopsOnOutputError(t *testing.T) {
+	dir, out := t.TempDir(), t.TempDir()
+	var paths []string
+	for i := range 10 {
+		paths = append(paths, writeWAV(t, dir, fmt.Sprintf("%d.wav", i), 1))
+	}
+	c, srv := newClient(t, transcribetest.Config{})
+	w, _ := transcribe.NewOutputWriter(out)
+	defer w.Close()
+	transcribe.FailOutputWrites(w, 6, syscall.ENOSPC) // 3 transcripts and their records
+	rs := collect(t, c, pathJobs(paths...), transcribe.BatchOptions{Output: w, Concurrency: 1})
+	n := statuses(rs)
+	if n[transcribe.StatusDone] != 3 || n[transcribe.StatusFailed] != 1 || n[transcribe.StatusNotAttempted] != 6 || srv.Stats().Requests != 4 {
+		t.Fatalf("statuses %v, %d requests", n, srv.Stats().Requests)
+	}
+	for _, r := range rs {
+		switch r.Status {
+		case transcribe.StatusFailed:
+			if !errors.Is(r.Err, transcribe.ErrOutput) || !errors.Is(r.Err, syscall.ENOSPC) || !transcribe.Fatal(r.Err) || r.Transcription == nil {
+				t.Fatalf("failed with %v", r.Err)
+			}
+		case transcribe.StatusNotAttempted:
+			var abort *transcribe.AbortError
+			if !errors.As(r.Err, &abort) || !errors.Is(r.Err, syscall.ENOSPC) {
+				t.Fatalf("not attempted for %v", r.Err)
+			}
+		}
+	}
+}
+
+// The same on a real full disk: a small tmpfs (root only).
+func TestBatchStopsOnFullDisk(t *testing.T) {
+	out := mountTmpfs(t, 48<<10)
+	dir := t.TempDir()
+	var paths []string
+	for i := range 30 {
+		paths = append(paths, writeWAV(t, dir, fmt.Sprintf("%02d.wav", i), 2))
+	}
+	c, srv := newClient(t, transcribetest.Config{})
+	w, err := transcribe.NewOutputWriter(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	rs := collect(t, c, pathJobs(paths...), transcribe.BatchOptions{Output: w, Concurrency: 1, Request: transcribe.Request{ResponseFormat: transcribe.VerboseJSON}})
+	n := statuses(rs)
+	t.Logf("statuses %v, %d requests", n, srv.Stats().Requests)
+	if n[transcribe.StatusDone] == 0 || n[transcribe.StatusFailed] != 1 || n[transcribe.StatusDone]+1 != srv.Stats().Requests ||
+		n[transcribe.StatusNotAttempted] != 30-srv.Stats().Requests {
+		t.Fatalf("statuses %v, %d requests", n, srv.Stats().Requests)
+	}
+	for _, r := range rs {
+		if r.Status == transcribe.StatusFailed && !errors.Is(r.Err, syscall.ENOSPC) {
+			t.Fatalf("failed with %v", r.Err)
+		}
+	}
+	if left, err := os.ReadDir(filepath.Join(out, ".steno", ".steno", "tmp")); len(left) != 0 || err != nil {
+		t.Fatalf("temporary files left: %v %v", left, err)
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size bytes for the test, or skips it where
+// that is not allowed.
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("tmpfs: Linux only")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (root only): %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// A file cut into 3 pieces, whose second piece fails on the first run,
+// keeps the two that succeeded: the re-run sends only the missing piece
+// and stitches the same transcript as a run that never failed.
+func TestBatchKeepsPiecesOfAFailedFile(t *testing.T) {
+	dir := t.TempDir()
+	long := writeWAV(t, dir, "long.wav", 25) // 3 pieces of at most 10 s
+	var failing atomic.Bool
+	failing.Store(true)
+	c, srv := newClient(t, transcribetest.Config{Transcriber: func(ctx context.Context, a *transcribetest.Audio) (*transcribetest.Transcript, error) {
+		if failing.Load() && strings.Contains(a.Filename, ".part02.") {
+			return nil, &transcribetest.Error{Status: 400, Param: "file", Message: "Audio file might be corrupted or unsupported"}
+		}
+		return transcribetest.DefaultTranscriber(ctx, a)
+	}}, transcribe.WithSplitting(transcribe.SplitOptions{MaxDuration: 10 * time.Second}))
+	out := filepath.Join(dir, "out")
+	w, err := transcribe.NewOutputWriter(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := transcribe.BatchOptions{Output: w, Request: transcribe.Request{ResponseFormat: transcribe.SRT}}
+	r := collect(t, c, pathJobs(long), opts)[long]
+	if r.Status != transcribe.StatusFailed || !errors.Is(r.Err, transcribe.ErrInvalidAudio) || r.Attempts != 3 || srv.Stats().Requests != 3 {
+		t.Fatalf("first run: %s %v after %d attempts; %d requests", r.Status, r.Err, r.Attempts, srv.Stats().Requests)
+	}
+	failing.Store(false)
+	r = collect(t, c, pathJobs(long), opts)[long]
+	if r.Status != transcribe.StatusDone || srv.Stats().Requests != 4 || r.Attempts != 1 || len(r.Transcription.Pieces) != 3 {
+		t.Fatalf("re-run: %s %v after %d attempts; %d requests in all", r.Status, r.Err, r.Attempts, srv.Stats().Requests)
+	}
+	got, _ := os.ReadFile(r.OutputPath)
+	if left, _ := os.ReadDir(filepath.Join(out, ".steno", ".steno", "pieces")); len(left) != 0 {
+		t.Fatalf("pieces kept after the whole transcript was written: %v", left)
+	}
+	w.Close()
+
+	// The stitched transcript is the one a run without failures makes.
+	w, _ = transcribe.NewOutputWriter(filepath.Join(dir, "fresh"))
+	defer w.Close()
+	opts.Output = w
+	fresh := collect(t, c, pathJobs(long), opts)[long]
+	want, _ := os.ReadFile(fresh.OutputPath)
+	if fresh.Status != transcribe.StatusDone || fresh.Attempts != 3 || !bytes.Equal(got, want) || !bytes.HasPrefix(got, []byte("1\n")) {
+		t.Fatalf("resumed transcript:\n%s\nfresh one (%s, %d attempts):\n%s", got, fresh.Status, fresh.Attempts, want)
+	}
 }

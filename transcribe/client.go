@@ -74,6 +74,8 @@ type Client struct {
 	log          *slog.Logger
 	maxAttempts  int
 	maxRetryWait time.Duration
+	timeouts     Timeouts     // zero fields: the defaults (WithTimeouts)
+	retries      *retryBudget // WithRetryBudget; nil: none
 	tempDir      string
 	limiter      *ratelimit.Limiter
 	split        SplitOptions
@@ -153,6 +155,34 @@ func WithMaxRetryWait(d time.Duration) Option {
 	}
 }
 
+// WithTimeouts sets the bounds on each attempt: on connecting, on a
+// stalled upload or response, and on the server's first byte after the
+// upload (see Timeouts). Zero fields keep their defaults and negative ones
+// turn that bound off. Unlike http.Client.Timeout, none of them cuts a long
+// upload that keeps moving.
+func WithTimeouts(t Timeouts) Option {
+	return func(c *Client) error { c.timeouts = t; return nil }
+}
+
+// WithRetryBudget sets the client-wide retry budget, which stops retries
+// while a server fails most requests (see RetryBudget). Zero fields take
+// the defaults; a negative Tokens turns the budget off. Negative costs, or
+// a cost over the budget's size, are an error.
+func WithRetryBudget(b RetryBudget) Option {
+	return func(c *Client) error {
+		r := b.resolved()
+		if r.RetryCost < 0 || r.TimeoutCost < 0 || r.Refund < 0 {
+			return fmt.Errorf("transcribe: retry budget %+v: negative cost or refund", b)
+		}
+		if r.Tokens > 0 && (r.RetryCost > r.Tokens || r.TimeoutCost > r.Tokens) {
+			return fmt.Errorf("transcribe: retry budget of %d tokens: a retry costs %d, after a timeout %d; none may cost more than the budget holds",
+				r.Tokens, r.RetryCost, r.TimeoutCost)
+		}
+		c.retries = newRetryBudget(b)
+		return nil
+	}
+}
+
 // WithLimiter makes the client send every request through l, which may be
 // shared with other clients (and with other HTTP clients through
 // l.Transport) that spend the same account's budget. By default each client
@@ -202,6 +232,15 @@ func NewClient(opts ...Option) (*Client, error) {
 	c.baseURL = strings.TrimRight(c.baseURL, "/")
 	if c.apiKey == "" && u.Host == "api.openai.com" {
 		return nil, errors.New("transcribe: no API key: set OPENAI_API_KEY or use WithAPIKey")
+	}
+	// The key stays secret: redirects follow the policy in redirect.go,
+	// response headers and log records are redacted (secret.go).
+	c.http = secureHTTPClient(c.http, c.apiKey)
+	if c.apiKey != "" {
+		c.log = slog.New(&redactHandler{h: c.log.Handler(), r: newRedactor(c.apiKey)})
+	}
+	if c.retries == nil {
+		c.retries = newRetryBudget(RetryBudget{})
 	}
 	if c.limiter == nil {
 		if c.limiter, err = ratelimit.New(ratelimit.Config{Logger: c.log}); err != nil {

@@ -1,14 +1,13 @@
 package transcribe
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/steno-go/steno/internal/apierr"
 	"github.com/steno-go/steno/ratelimit"
 )
 
@@ -22,10 +21,12 @@ var (
 	// (rate_limit_exceeded). Retried by the client; seen by callers only
 	// when retries ran out or the server asked for too long a wait.
 	ErrRateLimited = errors.New("rate limited")
-	// ErrQuotaExceeded: a 429 with code or type insufficient_quota. The
-	// account has no money left; it is never retried and a batch must stop.
-	// It is ratelimit.ErrQuotaExceeded, which tells a shared limiter that
-	// this 429 is not a rate limit.
+	// ErrQuotaExceeded: the account has no money or credit left: code or
+	// type insufficient_quota (usually a 429), Azure's InsufficientQuota,
+	// billing_hard_limit_reached, a proxy's budget_exceeded, a 402, with
+	// any status, a 200 included. It is never retried and a batch must
+	// stop. It is ratelimit.ErrQuotaExceeded, which tells a shared limiter
+	// that this 429 is not a rate limit.
 	ErrQuotaExceeded = ratelimit.ErrQuotaExceeded
 	// ErrUnauthorized: 401, a missing or invalid API key.
 	ErrUnauthorized = errors.New("unauthorized")
@@ -47,10 +48,10 @@ var (
 	ErrServer = errors.New("server error")
 )
 
-// APIError is an error answer from the server: a non-2xx status and, when
-// the server sent one, OpenAI's error object
-// {"error":{"message","type","param","code"}}. Message never contains the
-// API key.
+// APIError is an error answer from the server: a non-2xx status, or a 2xx
+// whose body is an error object, and, when the server sent one, what its
+// error object says ({"error":{"message","type","param","code"}} and the
+// other shapes servers use). Message never contains the API key.
 type APIError struct {
 	StatusCode int
 	Type       string // e.g. "invalid_request_error", "insufficient_quota", "requests"
@@ -84,10 +85,10 @@ func (e *APIError) Error() string {
 // Is reports whether e belongs to the class of errors target names (one of
 // the package's sentinels).
 func (e *APIError) Is(target error) bool {
-	quota := e.Code == "insufficient_quota" || e.Type == "insufficient_quota"
+	quota := apierr.IsQuota(e.StatusCode, apierr.Fields{Message: e.Message, Type: e.Type, Code: e.Code, Param: e.Param})
 	switch target {
 	case ErrQuotaExceeded:
-		return e.StatusCode == http.StatusTooManyRequests && quota
+		return quota
 	case ErrRateLimited:
 		return e.StatusCode == http.StatusTooManyRequests && !quota
 	case ErrUnauthorized:
@@ -138,55 +139,21 @@ const (
 )
 
 // newAPIError builds the error for resp, whose body (at most maxErrorBody
-// bytes of it) is body. It understands OpenAI's error object, Azure's
-// variant (code as a string such as "429"), FastAPI's {"detail": …} and
-// plain-text or HTML bodies. key is scrubbed from the message.
+// bytes of it) is body, read by apierr.Parse: OpenAI's error object and its
+// variants (Azure's string codes, numeric codes, a top-level code and
+// message), FastAPI's {"detail": …}, plain text, HTML pages (no message).
+// Control characters are gone from every field. key is scrubbed.
 func newAPIError(resp *http.Response, body []byte, retryAfter time.Duration, key string) *APIError {
 	e := &APIError{
 		StatusCode: resp.StatusCode,
 		RequestID:  resp.Header.Get("X-Request-Id"),
 		RetryAfter: retryAfter,
 	}
-	var wire struct {
-		Error *struct {
-			Message string `json:"message"`
-			Type    string `json:"type"`
-			Param   any    `json:"param"`
-			Code    any    `json:"code"`
-		} `json:"error"`
-		Detail  any    `json:"detail"`
-		Message string `json:"message"`
-	}
-	switch err := json.Unmarshal(body, &wire); {
-	case err == nil && wire.Error != nil:
-		e.Message, e.Type = wire.Error.Message, wire.Error.Type
-		e.Param, e.Code = scalar(wire.Error.Param), scalar(wire.Error.Code)
-	case err == nil && wire.Detail != nil:
-		e.Message = scalar(wire.Detail)
-		if e.Message == "" {
-			b, _ := json.Marshal(wire.Detail)
-			e.Message = string(b)
-		}
-	case err == nil && wire.Message != "":
-		e.Message = wire.Message
-	case strings.HasPrefix(strings.TrimSpace(strings.ToLower(string(body))), "<"):
-		// An HTML page from a gateway says nothing useful.
-	default:
-		e.Message = strings.TrimSpace(string(body))
-	}
-	e.Message = redact(truncate(e.Message, maxErrorMessage), key)
+	f := apierr.Parse(resp.StatusCode, resp.Header, body)
+	e.Message, e.Type, e.Code, e.Param = f.Message, f.Type, f.Code, f.Param
+	e.Message = truncate(e.Message, maxErrorMessage)
+	scrub(e, key)
 	return e
-}
-
-// scalar renders a JSON string or number as text; null and objects as "".
-func scalar(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case float64:
-		return fmt.Sprint(v)
-	}
-	return ""
 }
 
 func truncate(s string, n int) string {
@@ -196,14 +163,9 @@ func truncate(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
-// openAIKey matches anything shaped like an OpenAI key, masked or not, as
-// servers echo them ("Incorrect API key provided: sk-abc***wxyz").
-var openAIKey = regexp.MustCompile(`sk-[A-Za-z0-9_\-*.…]+`)
-
-// redact removes the API key, and anything shaped like one, from s.
+// redact removes the API key, in every form a server might echo it (see
+// redactor), and any whole OpenAI-style key from s. OpenAI's own mask of a
+// key ("sk-abc***wxyz") is kept: it is safe, and tells which key was used.
 func redact(s, key string) string {
-	if key != "" {
-		s = strings.ReplaceAll(s, key, "[redacted]")
-	}
-	return openAIKey.ReplaceAllString(s, "sk-[redacted]")
+	return newRedactor(key).redact(s)
 }

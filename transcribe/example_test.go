@@ -126,8 +126,9 @@ func ExampleClient_BatchTranscribe() {
 	client, _ := transcribe.NewClient(transcribe.WithBaseURL(srv.BaseURL()), transcribe.WithAPIKey("sk-example"))
 	out, err := transcribe.NewOutputWriter(filepath.Join(dir, "transcripts"))
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal(err) // also when another batch is writing there (ErrOutputLocked)
 	}
+	defer out.Close()
 	results, err := client.BatchTranscribe(context.Background(), jobs, transcribe.BatchOptions{
 		Output:     out,  // each transcript is on disk the moment it arrives
 		MaxCostUSD: 1.00, // never spend more than a dollar

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/multipart"
@@ -16,8 +19,17 @@ import (
 var ErrNilReader = errors.New("nil reader")
 
 // errNotRegular is the cause of the InputError for a path that is a
-// directory or a device.
+// directory, a FIFO, a socket or a device.
 var errNotRegular = errors.New("not a regular file")
+
+// MaxSpoolBytes is the most a reader of unknown length (a pipe such as
+// piped standard input, a network stream) is spooled to a temporary file
+// before it is sent: 4 GiB, the largest WAV file (whose sizes are 32-bit),
+// over six hours of 44.1 kHz 16-bit stereo and days of compressed audio,
+// cut into pieces like any file. A longer stream is refused with an
+// *InputError wrapping ErrFileTooLarge, and its temporary file removed;
+// give such audio as a file (TranscribeFile), which is streamed in place.
+const MaxSpoolBytes = 4 << 30
 
 // source is an input ready to upload: a file part of known size that every
 // attempt rereads, the name to send it under, and what to release after.
@@ -32,6 +44,8 @@ type source struct {
 	probed   bool // probe has run (or a piece was made with what it knows)
 	probe    audio.Info
 	probeErr error
+
+	stat fs.FileInfo // of the file opened by openPath; nil for other sources
 }
 
 // info returns what audio.Probe learns of the source, probing it once.
@@ -107,8 +121,20 @@ func (s *reopenReaderAt) Close() error {
 }
 
 // openPath opens the file at path as a source. The caller closes it.
+//
+// Only a regular file is opened: a FIFO named like audio would block
+// open(2) until a writer came, and a device could be endless, so path is
+// checked with stat before it is opened, and opened with O_NONBLOCK, so
+// that one swapped for a FIFO in between is refused without waiting too.
 func (c *Client) openPath(path string, req Request) (*source, error) {
-	fh, err := os.Open(path)
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, &InputError{Name: path, Err: unwrapPath(err)}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &InputError{Name: path, Err: fmt.Errorf("%w (%s)", errNotRegular, fileKind(st.Mode()))}
+	}
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, &InputError{Name: path, Err: unwrapPath(err)}
 	}
@@ -119,6 +145,23 @@ func (c *Client) openPath(path string, req Request) (*source, error) {
 	}
 	src.close = fh.Close
 	return src, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a plain file"
 }
 
 // unwrapPath drops the *fs.PathError around err: InputError names the file.
@@ -137,7 +180,7 @@ func (c *Client) fromFile(fh *os.File, name string, req Request) (*source, error
 		return nil, &InputError{Name: name, Err: unwrapPath(err)}
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &InputError{Name: name, Err: errNotRegular}
+		return nil, &InputError{Name: name, Err: fmt.Errorf("%w (%s)", errNotRegular, fileKind(st.Mode()))}
 	}
 	start, err := fh.Seek(0, io.SeekCurrent)
 	if err != nil {
@@ -150,6 +193,7 @@ func (c *Client) fromFile(fh *os.File, name string, req Request) (*source, error
 		return nil, err
 	}
 	src.at = section
+	src.stat = st
 	return src, nil
 }
 
@@ -162,7 +206,10 @@ type sizedReaderAt interface {
 
 // openReader makes a source of r: streamed in place when its size can be
 // known (a regular *os.File, an io.ReadSeeker, an io.ReaderAt with Size),
-// else spooled to a temporary file that close removes. The caller closes it.
+// else spooled to a temporary file that close removes. An *os.File that is
+// not a regular file (a pipe: piped standard input; a terminal, a socket,
+// a device) is spooled too, up to MaxSpoolBytes, since it cannot be
+// reread or, often, seeked. The caller closes the source.
 func (c *Client) openReader(ctx context.Context, r io.Reader, req Request) (*source, error) {
 	name := req.FileName
 	if r == nil {
@@ -172,9 +219,15 @@ func (c *Client) openReader(ctx context.Context, r io.Reader, req Request) (*sou
 		if name == "" {
 			name = fh.Name()
 		}
-		if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+		st, err := fh.Stat()
+		if err == nil && st.Mode().IsRegular() {
 			return c.fromFile(fh, name, req)
 		}
+		display := name
+		if display == "" {
+			display = "reader"
+		}
+		return c.spool(ctx, fh, display, name, req, MaxSpoolBytes)
 	}
 	display := name
 	if display == "" {
@@ -198,13 +251,17 @@ func (c *Client) openReader(ctx context.Context, r io.Reader, req Request) (*sou
 	case sizedReaderAt:
 		return c.newSource(display, name, req, multipart.FileFromReaderAt(r, r.Size()))
 	}
-	return c.spool(ctx, r, display, name, req)
+	return c.spool(ctx, r, display, name, req, MaxSpoolBytes)
 }
 
 // spool copies r to a temporary file and makes a source of that, so a
 // stream of unknown length is uploaded with an exact Content-Length and can
-// be retried, without holding it in memory.
-func (c *Client) spool(ctx context.Context, r io.Reader, display, name string, req Request) (*source, error) {
+// be retried, without holding it in memory. It copies at most limit bytes:
+// a longer stream is an *InputError wrapping ErrFileTooLarge. The
+// temporary file is removed on every failure, and by the source's close.
+// The copy stops when ctx is done, also inside a blocked read of a pipe
+// (an *os.File that supports read deadlines).
+func (c *Client) spool(ctx context.Context, r io.Reader, display, name string, req Request, limit int64) (*source, error) {
 	tmp, err := os.CreateTemp(c.tempDir, "steno-upload-*")
 	if err != nil {
 		return nil, fmt.Errorf("transcribe: spooling %s: %w", display, err)
@@ -212,13 +269,30 @@ func (c *Client) spool(ctx context.Context, r io.Reader, display, name string, r
 	cleanup := func() error {
 		return errors.Join(tmp.Close(), os.Remove(tmp.Name()))
 	}
-	size, err := io.Copy(tmp, ctxReader{ctx, r})
-	if err != nil {
+	if fh, ok := r.(*os.File); ok {
+		// A read blocked on a pipe does not see ctx: a deadline of now
+		// wakes it. Pipes made by os.Pipe support deadlines; a blocking
+		// descriptor (a terminal on standard input) does not.
+		stop := context.AfterFunc(ctx, func() { _ = fh.SetReadDeadline(time.Now()) })
+		defer func() {
+			if !stop() {
+				_ = fh.SetReadDeadline(time.Time{})
+			}
+		}()
+	}
+	size, err := io.Copy(tmp, io.LimitReader(ctxReader{ctx, r}, limit+1))
+	switch {
+	case err != nil:
 		cleanup()
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
 		return nil, &InputError{Name: display, Err: err}
+	case size > limit:
+		cleanup()
+		return nil, &InputError{Name: display, Err: fmt.Errorf(
+			"%w: the stream is longer than the %d bytes (%.1f GiB) a reader is spooled to; give it as a file",
+			ErrFileTooLarge, limit, float64(limit)/(1<<30))}
 	}
 	src, err := c.newSource(display, name, req, multipart.FileFromReaderAt(tmp, size))
 	if err != nil {

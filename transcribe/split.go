@@ -126,6 +126,33 @@ func (c *Client) checkCut(endpoint string, src *source, req Request) error {
 
 // sendPieces cuts src, sends its pieces and stitches their transcripts.
 func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, req Request, h hooks) (*Transcription, int, error) {
+	return c.sendPiecesKept(ctx, endpoint, src, req, h, nil)
+}
+
+// pieceStore keeps the transcripts of the pieces of one file as they
+// arrive, so that a file one of whose pieces failed costs only that piece
+// the next time (see OutputWriter).
+type pieceStore interface {
+	// load returns the transcript kept for the piece key, if any.
+	load(key string, format ResponseFormat) (*Transcription, bool)
+	// save keeps t, the transcript of the piece key, sent as name.
+	save(key, name string, t *Transcription) error
+}
+
+// pieceKey names a piece sent with r: where it lies in the file, its size
+// and format, and the request's fields (the prompt of a chained piece
+// among them). The store adds the file's identity and version.
+func pieceKey(i int, p audio.Piece, r Request) string {
+	fp, _ := requestFingerprint(r)
+	return fmt.Sprintf("piece %d: %d-%d ns, %d bytes of %s; request %s", i, p.Start, p.End, p.Size, p.Format.Filename("x"), fp)
+}
+
+// sendPiecesKept is sendPieces, keeping each piece's transcript in kept,
+// when not nil, the moment it arrives, and sending only the pieces kept
+// has no transcript of. With kept, a piece that fails does not cut the
+// others short: those in flight finish and are kept (they are paid for),
+// and the error is returned after them.
+func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *source, req Request, h hooks, kept pieceStore) (*Transcription, int, error) {
 	if req.format() == DiarizedJSON {
 		return nil, 0, cutError(src, errStitchDiarized)
 	}
@@ -154,6 +181,20 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 	attempts := make([]int, len(pieces))
 	send := func(ctx context.Context, i int, r Request) error {
 		p := pieces[i]
+		// After a cut in a pause, what the pieces share (an MP3 piece's
+		// pre-roll) is silence: nothing to de-duplicate.
+		overlap := p.Overlap
+		if p.Silence {
+			overlap = 0
+		}
+		var key string
+		if kept != nil {
+			key = pieceKey(i, p, r)
+			if t, ok := kept.load(key, r.format()); ok {
+				parts[i] = part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
+				return nil
+			}
+		}
 		sub := &source{
 			name:     fmt.Sprintf("%s (piece %d of %d)", src.name, i+1, len(pieces)),
 			filename: pieceName(src.filename, i, p.Format),
@@ -175,11 +216,10 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 		if err != nil {
 			return err
 		}
-		// After a cut in a pause, what the pieces share (an MP3 piece's
-		// pre-roll) is silence: nothing to de-duplicate.
-		overlap := p.Overlap
-		if p.Silence {
-			overlap = 0
+		if kept != nil {
+			if err := kept.save(key, sub.filename, t); err != nil {
+				return err
+			}
 		}
 		parts[i] = part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
 		return nil
@@ -195,7 +235,7 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 			}
 		}
 	} else {
-		err = eachPiece(ctx, len(pieces), func(ctx context.Context, i int) error { return send(ctx, i, pieceReq) })
+		err = eachPiece(ctx, len(pieces), kept == nil, func(ctx context.Context, i int) error { return send(ctx, i, pieceReq) })
 	}
 	total := 0
 	for _, n := range attempts {
@@ -218,9 +258,9 @@ func (c *Client) sendPieces(ctx context.Context, endpoint string, src *source, r
 	return t, total, nil
 }
 
-// eachPiece runs f for 0..n-1 at once; the first error cancels the rest
-// and is returned.
-func eachPiece(ctx context.Context, n int, f func(context.Context, int) error) error {
+// eachPiece runs f for 0..n-1 at once and returns the first error. With
+// cutShort, that error cancels the rest; otherwise they run to their end.
+func eachPiece(ctx context.Context, n int, cutShort bool, f func(context.Context, int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -229,7 +269,12 @@ func eachPiece(ctx context.Context, n int, f func(context.Context, int) error) e
 	for i := range n {
 		wg.Go(func() {
 			if err := f(ctx, i); err != nil {
-				once.Do(func() { first = err; cancel(err) })
+				once.Do(func() {
+					first = err
+					if cutShort {
+						cancel(err)
+					}
+				})
 			}
 		})
 	}

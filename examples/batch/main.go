@@ -30,9 +30,14 @@
 //
 // Exit status: 0 when every file is done (or was already), 1 when some
 // failed, 2 for a usage error, 3 when the batch was aborted (the account's
-// quota is exhausted, the key or model was refused, or the -max-cost budget
-// was reached), 130 when interrupted (Ctrl-C, SIGTERM). After 1, 3 or 130,
-// running the same command again sends only what is not done yet.
+// quota is exhausted, the key or model was refused, the -max-cost budget
+// was reached, a transcript could not be written (a full disk), or another
+// run is writing to the same -out), 130 when interrupted (Ctrl-C, SIGTERM).
+// After 1, 3 or 130, running the same command again sends only what is not
+// done yet.
+//
+// Only regular files are read: a FIFO or a device named like audio fails
+// at once, without waiting for a writer.
 package main
 
 import (
@@ -58,7 +63,7 @@ const (
 	exitOK          = 0
 	exitFailed      = 1   // some jobs failed, or the batch could not start
 	exitUsage       = 2   // bad flags or arguments, no API key
-	exitAborted     = 3   // quota exhausted, key or model refused, budget reached
+	exitAborted     = 3   // quota exhausted, key or model refused, budget reached, output unwritable or in use
 	exitInterrupted = 130 // SIGINT or SIGTERM, as shells report a SIGINT
 )
 
@@ -86,6 +91,7 @@ type config struct {
 	simulate    bool
 	json        bool
 	split       transcribe.SplitOptions
+	timeouts    transcribe.Timeouts // -stall, -first-byte
 }
 
 const usageText = `usage: batch [flags] PATH...
@@ -99,9 +105,16 @@ environment:
                    other than OpenAI's that need none)
   OPENAI_BASE_URL  default https://api.openai.com/v1
 
+timeouts: an attempt whose upload or answer moves under 1 KiB/s for -stall
+(default 1m0s), or whose answer has not begun -first-byte after its upload
+(default 10m0s; raise it for a slow self-hosted server), or that has no
+connection after 30s, is cancelled and retried. A long upload that keeps
+moving is never cut.
+
 exit status: 0 all done (or already done); 1 some files failed; 2 usage
-error; 3 aborted (quota exhausted, key or model refused, -max-cost reached);
-130 interrupted. Finished transcripts are always kept.
+error; 3 aborted (quota exhausted, key or model refused, -max-cost reached,
+-out full or unwritable, or in use by another run); 130 interrupted.
+Finished transcripts are always kept.
 
 flags:
 `
@@ -139,6 +152,8 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	fs.BoolVar(&c.json, "json", false, "at the end, print a JSON summary on stdout")
 	fs.DurationVar(&c.split.MaxDuration, "cut", 0, "cut files into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut at silences")
 	fs.BoolVar(&c.split.Shrink, "shrink", false, "re-encode WAV or MP3 files that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
+	fs.DurationVar(&c.timeouts.Stall, "stall", transcribe.DefaultStallTimeout, "retry an attempt whose upload or answer moves under 1 KiB/s for this long (0: never)")
+	fs.DurationVar(&c.timeouts.FirstByte, "first-byte", transcribe.DefaultFirstByteTimeout, "retry an attempt whose answer has not begun this long after its upload (0: never)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, exitOK
@@ -164,6 +179,17 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	}
 	if !(c.maxCost >= 0) { // catches NaN too
 		problems = append(problems, fmt.Sprintf("-max-cost %v: want 0 (no cap) or more", c.maxCost))
+	}
+	for _, d := range []struct {
+		flag string
+		v    *time.Duration
+	}{{"-stall", &c.timeouts.Stall}, {"-first-byte", &c.timeouts.FirstByte}} {
+		switch {
+		case *d.v < 0:
+			problems = append(problems, fmt.Sprintf("%s %v: want a duration, or 0 for no limit", d.flag, *d.v))
+		case *d.v == 0:
+			*d.v = -1 // off, for transcribe.Timeouts
+		}
 	}
 	if !(c.req.Temperature >= 0 && c.req.Temperature <= 1) {
 		problems = append(problems, fmt.Sprintf("-temperature %v: want 0 to 1", c.req.Temperature))
@@ -208,10 +234,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	lim, err := ratelimit.New(limiterConfig(cfg))
 	if err != nil {
-		fmt.Fprintln(stderr, "batch:", err)
+		fmt.Fprintln(stderr, "batch:", safe(err.Error()))
 		return exitUsage
 	}
-	opts := []transcribe.Option{transcribe.WithLimiter(lim), transcribe.WithSplitting(cfg.split)}
+	opts := []transcribe.Option{transcribe.WithLimiter(lim), transcribe.WithSplitting(cfg.split), transcribe.WithTimeouts(cfg.timeouts)}
 	jobs := walkJobs(ctx, cfg.paths, cfg.out)
 	if cfg.simulate {
 		srv := transcribetest.NewServer(simulatedAPI)
@@ -222,13 +248,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(cfg.paths) == 0 {
 			dir, err := os.MkdirTemp("", "steno-demo-")
 			if err != nil {
-				fmt.Fprintln(stderr, "batch:", err)
+				fmt.Fprintln(stderr, "batch:", safe(err.Error()))
 				return exitFailed
 			}
 			defer os.RemoveAll(dir)
 			demo, err := writeDemoClips(dir)
 			if err != nil {
-				fmt.Fprintln(stderr, "batch: writing demo clips:", err)
+				fmt.Fprintln(stderr, "batch: writing demo clips:", safe(err.Error()))
 				return exitFailed
 			}
 			jobs = demoJobs(demo)
@@ -242,7 +268,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if os.Getenv("OPENAI_API_KEY") == "" && strings.Contains(err.Error(), "no API key") {
 			fmt.Fprintln(stderr, "batch: OPENAI_API_KEY is not set: export it, or try 'batch -simulate' (no key needed)")
 		} else {
-			fmt.Fprintln(stderr, "batch:", err)
+			fmt.Fprintln(stderr, "batch:", safe(err.Error()))
 		}
 		return exitUsage
 	}
@@ -252,9 +278,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// A dry run creates nothing, but knows what an existing
 		// output directory already holds.
 		if output, err = transcribe.NewOutputWriter(cfg.out); err != nil {
-			fmt.Fprintln(stderr, "batch:", err)
+			fmt.Fprintln(stderr, "batch:", safe(strings.TrimPrefix(err.Error(), "transcribe: ")))
+			if errors.Is(err, transcribe.ErrOutputLocked) {
+				return exitAborted // another run is paying for these files
+			}
 			return exitFailed
 		}
+		defer output.Close() // the directory's lock
 	}
 
 	budget := "the request budget is learned from the server's headers"
@@ -298,7 +328,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	if err != nil {
 		disp.close()
-		fmt.Fprintln(stderr, "batch:", strings.TrimPrefix(err.Error(), "transcribe: "))
+		fmt.Fprintln(stderr, "batch:", safe(strings.TrimPrefix(err.Error(), "transcribe: ")))
 		return exitUsage
 	}
 
@@ -313,10 +343,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	sum.print(stderr)
 	if cfg.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(sum); err != nil {
-			fmt.Fprintln(stderr, "batch:", err)
+		b, err := json.MarshalIndent(sum, "", "  ")
+		if err == nil {
+			_, err = stdout.Write(append(safeJSON(b), '\n'))
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "batch:", safe(err.Error()))
 			return exitFailed
 		}
 	}

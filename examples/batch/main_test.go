@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/ratelimit"
+	"github.com/steno-go/steno/transcribe"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
 
@@ -582,11 +584,12 @@ func TestResumeAfterKill(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 
-	// A transcript counts once its record is written too: one without
-	// (killed in between) is sent again.
+	// A transcript counts once its record is written: the record, which
+	// holds the transcript, is written first; a transcript file missing
+	// after it (killed in between) is written from it, not sent again.
 	kept := 0
-	for _, f := range transcripts(t, out) {
-		if _, err := os.Stat(filepath.Join(out, recordDirName, f+".json")); err == nil {
+	for i := range n {
+		if _, err := os.Stat(filepath.Join(out, recordDirName, fmt.Sprintf("rec/clip%02d.txt.json", i))); err == nil {
 			kept++
 		}
 	}
@@ -657,5 +660,80 @@ func TestBudgetFlags(t *testing.T) {
 		if got := limiterConfig(cfg); got != tc.want {
 			t.Errorf("%q: limiter %+v, want %+v", tc.args, got, tc.want)
 		}
+	}
+}
+
+// A second run on an output directory in use fails at once, with exit 3,
+// and sends nothing.
+func TestOutputInUse(t *testing.T) {
+	srv := transcribetest.NewServer(transcribetest.Config{})
+	useServer(t, srv)
+	dir := t.TempDir()
+	file := writeWAV(t, dir, "a.wav", time.Second)
+	out := filepath.Join(dir, "out")
+	held, err := transcribe.NewOutputWriter(out) // the first run
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runBatch(t, "-out", out, file)
+	if r.code != exitAborted || !strings.Contains(r.stderr, "is being written by another batch") || srv.Stats().Requests != 0 {
+		t.Fatalf("exit %d, %d requests\n%s", r.code, srv.Stats().Requests, r.stderr)
+	}
+	held.Close()
+	if r := runBatch(t, "-out", out, file); r.code != exitOK {
+		t.Fatalf("once the first run ended: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// A FIFO named like audio in a directory fails at once, without blocking
+// the batch (open(2) of a FIFO waits for a writer), and the rest is done.
+func TestFIFOInDirectory(t *testing.T) {
+	srv := transcribetest.NewServer(transcribetest.Config{})
+	useServer(t, srv)
+	dir := t.TempDir()
+	writeWAV(t, dir, "in/a.wav", time.Second)
+	if b, err := exec.Command("mkfifo", filepath.Join(dir, "in", "x.wav")).CombinedOutput(); err != nil {
+		t.Skipf("mkfifo: %v %s", err, b)
+	}
+	done := make(chan result)
+	go func() { done <- runBatch(t, "-json", "-out", filepath.Join(dir, "out"), filepath.Join(dir, "in")) }()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the batch is blocked on a FIFO")
+	}
+	s := summaryOf(t, r)
+	if r.code != exitFailed || s.Done != 1 || s.Failed != 1 || len(s.Failures) != 1 ||
+		s.Failures[0].File != "in/x.wav" || !strings.Contains(s.Failures[0].Error, "not a regular file (a FIFO)") {
+		t.Fatalf("exit %d, %+v\n%s", r.code, s, r.stderr)
+	}
+}
+
+// A full disk stops the batch before another request is paid for: exit 3,
+// with the reason; a re-run with room sends only what is not done.
+func TestFullDiskAborts(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("tmpfs: Linux only")
+	}
+	srv := transcribetest.NewServer(transcribetest.Config{})
+	useServer(t, srv)
+	dir := t.TempDir()
+	for i := range 20 {
+		writeWAV(t, dir, fmt.Sprintf("in/%02d.wav", i), 2*time.Second)
+	}
+	out := t.TempDir()
+	if b, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", out).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (root only): %v %s", err, b)
+	}
+	t.Cleanup(func() { exec.Command("umount", out).Run() })
+	r := runBatch(t, "-json", "-concurrency", "1", "-format", "verbose_json", "-out", out, filepath.Join(dir, "in"))
+	s := summaryOf(t, r)
+	if r.code != exitAborted || s.Aborted != "output_error" || !strings.Contains(r.stderr, "no space left on device") ||
+		s.Done == 0 || s.Failed != 1 || s.Requests != s.Done+1 || srv.Stats().Requests != s.Requests {
+		t.Fatalf("exit %d, %d requests, %+v\n%s", r.code, srv.Stats().Requests, s, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "stopped: a transcript could not be written to "+out) {
+		t.Errorf("stderr:\n%s", r.stderr)
 	}
 }

@@ -34,7 +34,7 @@ type summary struct {
 	EstimatedCostUSD float64   `json:"estimated_cost_usd"`
 	ElapsedSeconds   float64   `json:"elapsed_seconds"`
 	Failures         []failure `json:"failures"`
-	Aborted          string    `json:"aborted,omitempty"`      // quota_exhausted, invalid_key, permission_denied, not_found, budget_reached
+	Aborted          string    `json:"aborted,omitempty"`      // quota_exhausted, invalid_key, permission_denied, not_found, output_error, budget_reached
 	AbortReason      string    `json:"abort_reason,omitempty"` // the same, in a sentence
 	Interrupted      bool      `json:"interrupted,omitempty"`
 	DryRun           bool      `json:"dry_run"`
@@ -118,6 +118,8 @@ func (s *summary) abortCause() (code, sentence string) {
 		return "permission_denied", fmt.Sprintf("the server refused access (403), e.g. to model %q: %s", s.Model, reason(err))
 	case errors.Is(err, transcribe.ErrNotFound):
 		return "not_found", fmt.Sprintf("the server knows no such model or URL (404): check -model %q and OPENAI_BASE_URL", s.Model)
+	case errors.Is(err, transcribe.ErrOutput):
+		return "output_error", fmt.Sprintf("a transcript could not be written to %s (%s): free some space or fix the directory, then re-run to continue", s.OutputDir, reason(err)) + rerun
 	case errors.Is(err, transcribe.ErrBudgetReached):
 		return "budget_reached", fmt.Sprintf("the -max-cost budget of $%.4f would have been passed: raise it, then re-run to continue", s.maxCost) + rerun
 	}
@@ -125,7 +127,8 @@ func (s *summary) abortCause() (code, sentence string) {
 }
 
 // reason is err for a line that already names the file: an input error's
-// cause, without the package prefix.
+// cause, without the package prefix, made safe for a terminal (it holds
+// what the server said).
 func reason(err error) string {
 	if err == nil {
 		return ""
@@ -138,7 +141,7 @@ func reason(err error) string {
 	if errors.As(err, &ae) {
 		err = ae.Err
 	}
-	return strings.TrimPrefix(err.Error(), "transcribe: ")
+	return safe(strings.TrimPrefix(err.Error(), "transcribe: "))
 }
 
 // maxListed is how many failures the human summary lists; -json has all.
@@ -181,7 +184,7 @@ func (s *summary) printFailures(w io.Writer) {
 			fmt.Fprintf(w, "  … and %d more (see -json)\n", len(s.Failures)-maxListed)
 			break
 		}
-		fmt.Fprintf(w, "  failed %s: %s\n", f.File, f.Error)
+		fmt.Fprintf(w, "  failed %s: %s\n", safe(f.File), f.Error)
 	}
 }
 

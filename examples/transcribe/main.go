@@ -2,13 +2,16 @@
 // speech-to-text server and prints the transcript.
 //
 //	transcribe [-model m] [-language l] [-prompt p] [-format f] [-temperature t]
-//	           [-cut duration] [-shrink] [-chain] [-simulate] FILE
+//	           [-cut duration] [-shrink] [-chain] [-stall d] [-first-byte d]
+//	           [-simulate] FILE
 //
 // It reads OPENAI_API_KEY and OPENAI_BASE_URL. With -simulate it runs
 // against steno's built-in simulated API instead (no key, no network), and
 // with no FILE it transcribes a short demo clip it generates. Files over
 // the API's size limit are cut at silences and stitched back; -cut cuts
-// sooner, for speed.
+// sooner, for speed. An attempt whose upload or answer stalls (under
+// 1 KiB/s for -stall, default 1m0s), or whose answer has not begun
+// -first-byte (default 10m0s) after its upload, is cancelled and retried.
 package main
 
 import (
@@ -21,6 +24,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"time"
+
+	"golang.org/x/term"
 
 	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/transcribe"
@@ -46,6 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&split.MaxDuration, "cut", 0, "cut the audio into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut")
 	fs.BoolVar(&split.Shrink, "shrink", false, "re-encode WAV or MP3 that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
 	fs.BoolVar(&split.ChainPrompts, "chain", false, "send pieces in order, each prompted with the end of the previous transcript")
+	var timeouts transcribe.Timeouts
+	fs.DurationVar(&timeouts.Stall, "stall", transcribe.DefaultStallTimeout, "retry an attempt whose upload or answer moves under 1 KiB/s for this long (0: never)")
+	fs.DurationVar(&timeouts.FirstByte, "first-byte", transcribe.DefaultFirstByteTimeout, "retry an attempt whose answer has not begun this long after its upload (0: never; raise it for a slow self-hosted server)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: transcribe [flags] FILE\n\nenvironment: OPENAI_API_KEY, OPENAI_BASE_URL\n\nflags:")
 		fs.PrintDefaults()
@@ -54,6 +63,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	req.ResponseFormat = transcribe.ResponseFormat(format)
+	for flag, d := range map[string]*time.Duration{"-stall": &timeouts.Stall, "-first-byte": &timeouts.FirstByte} {
+		switch {
+		case *d < 0:
+			fmt.Fprintf(stderr, "transcribe: %s %v: want a duration, or 0 for no limit\n", flag, *d)
+			return 2
+		case *d == 0:
+			*d = -1 // off, for transcribe.Timeouts
+		}
+	}
 	path := fs.Arg(0)
 	if fs.NArg() > 1 || (path == "" && !*simulate) {
 		fs.Usage()
@@ -63,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	opts := []transcribe.Option{transcribe.WithSplitting(split)}
+	opts := []transcribe.Option{transcribe.WithSplitting(split), transcribe.WithTimeouts(timeouts)}
 	if *simulate {
 		srv := transcribetest.NewServer(transcribetest.Config{})
 		defer srv.Close()
@@ -84,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	client, err := transcribe.NewClient(opts...)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, safe(err.Error()))
 		return 2
 	}
 	t, err := client.TranscribeFile(ctx, path, req)
@@ -93,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "transcribe: quota exhausted: the account has no credit left; check its plan and billing")
 		return 1
 	case err != nil:
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, safe(err.Error()))
 		return 1
 	}
 	if len(t.Pieces) > 1 {
@@ -107,13 +125,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr)
 	}
+	// The transcript is what the server said: on a terminal, it is shown
+	// with its control characters escaped (lines and tabs kept); into a
+	// file or a pipe, it is written exactly.
+	text, raw := t.Text+"\n", string(t.Raw)
+	if isTerminal(stdout) {
+		text, raw = escapeControls(text, true), escapeControls(raw, true)
+	}
 	switch req.ResponseFormat {
 	case transcribe.JSON:
-		fmt.Fprintln(stdout, t.Text)
+		io.WriteString(stdout, text)
 	default:
-		stdout.Write(t.Raw)
+		io.WriteString(stdout, raw)
 	}
 	return 0
+}
+
+// isTerminal reports whether w is a terminal. Tests replace it.
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // writeDemoClip writes a 6-second 16 kHz WAV file of three "words" (tone
