@@ -21,12 +21,12 @@ const soakJobs = 2000
 
 // TestBatchSoak sends 2,000 files through BatchTranscribe, with an
 // OutputWriter, against a fake that fails 10 % of requests with a mix of
-// 500s, HTML 502s, 503s and dropped connections (in memory, in virtual
-// time): every job ends done, once, with its transcript on disk exactly
-// once and every request answered 200 once per job; no goroutine or file
-// descriptor outlives the batch. The virtual time it took is logged next
-// to the same batch's without faults. (The fake has no truncated-body or
-// stalled-response faults, so these are not part of the mix.)
+// 500s, HTML 502s, 503s, dropped connections, answers cut halfway and
+// answers that never come (in memory, in virtual time): every job ends
+// done, once, with its transcript on disk exactly once and every request
+// answered 200 once per job; no goroutine or file descriptor outlives the
+// batch. The virtual time it took is logged next to the same batch's
+// without faults.
 func TestBatchSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("2,000 jobs twice: not with -short")
@@ -55,11 +55,14 @@ func TestBatchSoak(t *testing.T) {
 				Latency:   200 * time.Millisecond,
 				FaultRate: faults,
 				FaultKinds: []transcribetest.Fault{transcribetest.FaultServerError, transcribetest.FaultBadGateway,
-					transcribetest.FaultOverloaded, transcribetest.FaultDropConnection},
+					transcribetest.FaultOverloaded, transcribetest.FaultDropConnection,
+					transcribetest.FaultTruncatedBody, transcribetest.FaultStall},
 				Seed: 9,
 			})
 			c, err := transcribe.NewClient(transcribe.WithBaseURL("http://fake.invalid/v1"), transcribe.WithAPIKey(testKey),
-				transcribe.WithHTTPClient(&http.Client{Transport: h.Transport()}), transcribe.WithMaxAttempts(10))
+				transcribe.WithHTTPClient(&http.Client{Transport: h.Transport()}), transcribe.WithMaxAttempts(10),
+				// A stalled answer costs this, then a retry.
+				transcribe.WithTimeouts(transcribe.Timeouts{FirstByte: 5 * time.Second}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -361,3 +361,52 @@ func TestMaxInWindow(t *testing.T) {
 		}
 	}
 }
+
+// A truncated answer declares its whole length, sends half and closes the
+// connection; a stall sends nothing until the client gives up. Both in
+// memory and over loopback.
+func TestTruncatedAndStalledAnswers(t *testing.T) {
+	wav := tt.WAV(time.Second)
+	req := func(ctx context.Context, url string) *http.Request {
+		r := upload{url: url, key: "k", fields: []string{"model", "whisper-1"}, filename: "a.wav", file: wav}.request(t)
+		return r.WithContext(ctx)
+	}
+	check := func(t *testing.T, c *http.Client, url string, patience time.Duration) {
+		resp, err := c.Do(req(context.Background(), url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ContentLength <= 0 || int64(len(b)) >= resp.ContentLength || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("truncated: %d, %d of %d bytes, %v", resp.StatusCode, len(b), resp.ContentLength, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		defer cancel()
+		start := time.Now()
+		if resp, err := c.Do(req(ctx, url)); err == nil || !errors.Is(err, context.DeadlineExceeded) {
+			if resp != nil {
+				resp.Body.Close()
+			}
+			t.Fatalf("stall: %v", err)
+		}
+		if waited := time.Since(start); waited < patience {
+			t.Fatalf("stall answered after %v", waited)
+		}
+	}
+	cfg := tt.Config{Faults: []tt.Fault{tt.FaultTruncatedBody, tt.FaultStall}}
+	t.Run("memory", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			h := tt.NewHandler(cfg)
+			check(t, &http.Client{Transport: h.Transport()}, memURL, 10*time.Minute)
+			if st := h.Stats(); st.ByStatus[0] != 1 {
+				t.Fatalf("the truncated answer is not counted as dropped: %v", st.ByStatus)
+			}
+		})
+	})
+	t.Run("loopback", func(t *testing.T) {
+		srv := tt.NewServer(cfg)
+		defer srv.Close()
+		check(t, srv.Client(), srv.BaseURL()+"/audio/transcriptions", 200*time.Millisecond)
+	})
+}

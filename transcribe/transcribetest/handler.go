@@ -44,7 +44,9 @@ type Config struct {
 
 	// FaultRate is the probability that each later request fails, with a
 	// kind drawn uniformly from FaultKinds (default: FaultServerError,
-	// FaultBadGateway, FaultOverloaded, FaultDropConnection). The draws come
+	// FaultBadGateway, FaultOverloaded, FaultDropConnection; add
+	// FaultTruncatedBody and FaultStall to try a client's reading of
+	// answers and its timeouts). The draws come
 	// from a generator seeded with Seed, so a sequential run is repeatable.
 	FaultRate  float64
 	FaultKinds []Fault
@@ -77,10 +79,17 @@ const (
 	FaultOverloaded                  // 503 server_error, code server_is_overloaded
 	FaultDropConnection              // read about half the body, then close the connection without a response
 	FaultRateLimited                 // 429 rate_limit_exceeded, type requests, retry-after of at least 1 s, whatever the budget (the message says "Limit 50" without a RateLimit)
+	FaultTruncatedBody               // the request is served, but its answer is cut halfway: the declared Content-Length, half the body, then the connection closes
+	FaultStall                       // the request is read and served, then nothing is sent until the client gives up (or an hour passes)
 )
 
+// stallFor is how long a FaultStall holds its answer back when the client
+// does not give up first.
+const stallFor = time.Hour
+
 func (f Fault) String() string {
-	names := []string{"FaultNone", "FaultServerError", "FaultBadGateway", "FaultOverloaded", "FaultDropConnection", "FaultRateLimited"}
+	names := []string{"FaultNone", "FaultServerError", "FaultBadGateway", "FaultOverloaded", "FaultDropConnection", "FaultRateLimited",
+		"FaultTruncatedBody", "FaultStall"}
 	if f >= 0 && int(f) < len(names) {
 		return names[f]
 	}
@@ -252,9 +261,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.NoBody
 	}
 	r.Body = countingBody{r.Body, &h.received}
-	res := h.serve(w, r, arrival)
+	res, fault := h.serve(w, r, arrival)
 	if h.cfg.Latency > 0 {
 		sleep(r.Context(), h.cfg.Latency)
+	}
+	if fault == FaultStall {
+		sleep(r.Context(), stallFor)
+		if r.Context().Err() != nil {
+			return // the client gave up: recorded as a dropped connection
+		}
 	}
 	hdr := w.Header()
 	if res.status != http.StatusBadGateway {
@@ -265,6 +280,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Length", strconv.Itoa(len(res.body)))
 	// Counted before the response goes out, so that a client that sends
 	// its next request on receiving this one never sees both in flight.
+	if fault == FaultTruncatedBody {
+		// The client paid for a transcript it will not get whole: the
+		// request counts as dropped.
+		h.record(0, arrival, res.admitted)
+		recorded = true
+		w.WriteHeader(res.status)
+		_, _ = w.Write(res.body[:len(res.body)/2])
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
 	h.record(res.status, arrival, res.admitted)
 	recorded = true
 	w.WriteHeader(res.status)
@@ -294,29 +321,30 @@ var tasks = map[string]string{
 
 // serve runs the checks in order and returns the response; headers other
 // than the body's go on w.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Time) result {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Time) (result, Fault) {
 	task, ok := tasks[r.URL.Path]
 	if !ok {
 		return errorResult(&Error{Status: http.StatusNotFound, Type: invalidRequest,
-			Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)})
+			Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)}), FaultNone
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return errorResult(&Error{Status: http.StatusMethodNotAllowed, Type: invalidRequest,
-			Message: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, r.URL.Path)})
+			Message: fmt.Sprintf("Invalid method for URL (%s %s)", r.Method, r.URL.Path)}), FaultNone
 	}
 	if e := h.authorize(r); e != nil {
-		return errorResult(e)
+		return errorResult(e), FaultNone
 	}
-	switch fault := h.nextFault(); fault {
+	fault := h.nextFault()
+	switch fault {
 	case FaultBadGateway:
-		return result{http.StatusBadGateway, "text/html", []byte(badGatewayHTML), false}
+		return result{http.StatusBadGateway, "text/html", []byte(badGatewayHTML), false}, FaultNone
 	case FaultDropConnection:
 		_, _ = io.CopyN(io.Discard, r.Body, max(1, r.ContentLength/2))
 		panic(http.ErrAbortHandler) // net/http closes the connection; Transport reports an error
 	default:
 		if e := h.admit(w.Header(), r, arrival, fault); e != nil {
-			return errorResult(e)
+			return errorResult(e), FaultNone
 		}
 	}
 	a, cleanup, e := h.parse(r, task)
@@ -330,7 +358,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Tim
 		res = h.transcribeAndRender(r.Context(), a)
 	}
 	res.admitted = true
-	return res
+	if fault == FaultTruncatedBody || fault == FaultStall {
+		return res, fault // applied once the answer is ready
+	}
+	return res, FaultNone
 }
 
 // authorize checks the bearer token.

@@ -79,6 +79,14 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	select {
 	case p := <-done:
 		closeBody()
+		if p == http.ErrAbortHandler && rec.Code != 0 && rec.Flushed {
+			// The answer began, then the connection closed: its body
+			// ends early, as net/http reports it.
+			resp := rec.Result()
+			resp.Request = req
+			resp.Body = io.NopCloser(io.MultiReader(resp.Body, errReader{io.ErrUnexpectedEOF}))
+			return resp, nil
+		}
 		if p == http.ErrAbortHandler {
 			return nil, fmt.Errorf("%w (%w)", ErrConnectionDropped, io.EOF)
 		} else if p != nil {
@@ -92,6 +100,11 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, ctx.Err()
 	}
 }
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // exactBody is a request body as a server sees it: exactly n bytes, or
 // io.ErrUnexpectedEOF when the client sends fewer.
