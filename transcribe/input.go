@@ -8,8 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/multipart"
@@ -323,7 +326,7 @@ func (c *Client) newSource(display, name string, req Request, file multipart.Fil
 		name = req.FileName
 	}
 	if name != "" {
-		name = filepath.Base(name)
+		name = safeName(filepath.Base(name))
 	}
 	if file.Size == 0 {
 		return nil, &InputError{Name: display, Err: ErrEmptyFile}
@@ -348,4 +351,41 @@ func (c *Client) newSource(display, name string, req Request, file multipart.Fil
 		file:     file,
 		close:    func() error { return nil },
 	}, nil
+}
+
+// maxNameBytes bounds the file name sent to the server.
+const maxNameBytes = 200
+
+// safeName returns name fit to be sent in a multipart header: every control
+// character (CR and LF would start new header lines), bidirectional
+// control, quote, backslash and byte that is not UTF-8 replaced by "_",
+// and at most maxNameBytes long, its extension kept (the server tells the
+// format by it). Only what is sent changes: errors and outputs keep the
+// file's own name.
+func safeName(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, size := utf8.DecodeRuneInString(name[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1, r < 0x20, r == 0x7F, 0x80 <= r && r < 0xA0,
+			r == '"', r == '\\', r == '\u2028', r == '\u2029', unicode.Is(unicode.Bidi_Control, r):
+			b.WriteByte('_')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	s := b.String()
+	if len(s) > maxNameBytes {
+		ext := filepath.Ext(s)
+		if len(ext) > 16 {
+			ext = ""
+		}
+		cut := maxNameBytes - len(ext)
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + ext
+	}
+	return s
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
@@ -172,5 +175,60 @@ func TestSpoolingAPipeStopsOnCancel(t *testing.T) {
 	})
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Fatalf("spool files left: %v", left)
+	}
+}
+
+// A file's name is sent in a multipart header: CR and LF in it would start
+// header lines of the server's choosing, quotes and bytes that are not
+// UTF-8 would garble it. It is sent under a safe name, its extension kept.
+func TestNameSentIsSafe(t *testing.T) {
+	var got []string
+	var headers []textproto.MIMEHeader
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mr, err := r.MultipartReader()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				break
+			}
+			if p.FormName() == "file" {
+				got = append(got, p.FileName())
+				headers = append(headers, p.Header)
+			}
+			io.Copy(io.Discard, p)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"text":"ok"}`)
+	}))
+	defer srv.Close()
+	c, err := NewClient(WithBaseURL(srv.URL+"/v1"), WithAPIKey("sk-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	wav := transcribetest.WAV(time.Second)
+	for _, name := range []string{"a\r\nX-Evil: 1\r\n.wav", "q\"uo\\te.wav", "bad\xffname.wav", "bidi\u202egnp.wav", strings.Repeat("é", 120) + ".wav"} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, wav, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.TranscribeFile(context.Background(), path, Request{}); err != nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+	}
+	for i, name := range got {
+		if strings.ContainsAny(name, "\r\n\"\\\u202e") || !utf8.ValidString(name) || !strings.HasSuffix(name, ".wav") || len(name) > maxNameBytes {
+			t.Errorf("sent as %q", name)
+		}
+		if len(headers[i]) != 2 { // Content-Disposition and Content-Type, nothing injected
+			t.Errorf("part headers %v", headers[i])
+		}
+	}
+	if len(got) != 5 || got[0] != "a__X-Evil: 1__.wav" {
+		t.Fatalf("names sent: %q", got)
 	}
 }
