@@ -15,6 +15,26 @@ import (
 	"github.com/steno-go/steno/ratelimit"
 )
 
+// newRequest builds the POST of form to endpoint ("/audio/transcriptions"),
+// with the URL and the headers (auth among them) the server expects.
+func (c *Client) newRequest(ctx context.Context, endpoint string, form *multipart.Form) (*http.Request, error) {
+	req, err := form.NewRequest(ctx, http.MethodPost, c.baseURL+endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("transcribe: %w", err)
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	if c.org != "" {
+		req.Header.Set("OpenAI-Organization", c.org)
+	}
+	if c.project != "" {
+		req.Header.Set("OpenAI-Project", c.project)
+	}
+	req.Header.Set("User-Agent", "steno (+https://github.com/steno-go/steno)")
+	return req, nil
+}
+
 // attempt makes one HTTP request, when the limiter allows it at cost est.
 // The request carries its permit in its context, so that the limiter's own
 // Transport, if the HTTP client sends through it, takes no second one.
@@ -29,16 +49,16 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 			return nil, permanent{err}
 		}
 	}
-	u := c.baseURL + endpoint
 	// The attempt runs under its Timeouts: w cancels it, with a
 	// *TimeoutError as the cause, when one passes (see timeout.go).
 	w := newWatchdog(ctx, c.timeouts)
 	defer w.stop()
-	req, err := form.NewRequest(ratelimit.ContextWithPermit(w.ctx, permit), http.MethodPost, u)
+	req, err := c.newRequest(ratelimit.ContextWithPermit(w.ctx, permit), endpoint, form)
 	if err != nil {
 		permit.Cancel()
-		return nil, fmt.Errorf("transcribe: %w", err)
+		return nil, err
 	}
+	u := req.URL.String()
 	var resp *http.Response
 	defer func() {
 		if after != nil && resp != nil {
@@ -49,16 +69,6 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 		}
 		permit.Done(resp, err)
 	}()
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
-	}
-	if c.org != "" {
-		req.Header.Set("OpenAI-Organization", c.org)
-	}
-	if c.project != "" {
-		req.Header.Set("OpenAI-Project", c.project)
-	}
-	req.Header.Set("User-Agent", "steno (+https://github.com/steno-go/steno)")
 	start := time.Now()
 	resp, err = w.do(c.http, req) // a timeout comes back as the *TimeoutError, from Do or from reading resp.Body
 	if err != nil {
