@@ -147,10 +147,19 @@ func (b *retryBudget) succeeded(held int) {
 
 // failure is classify's reading of a failed attempt.
 type failure struct {
-	retry   bool          // another attempt can succeed
-	timeout bool          // the attempt timed out: a retry costs TimeoutCost
-	wait    time.Duration // what the server asked to wait; 0 when it did not say
+	retry       bool          // another attempt can succeed
+	timeout     bool          // the attempt timed out: a retry costs TimeoutCost
+	rateLimited bool          // a 429 rate limit: the limiter waits it out, see maxRateLimitRetries
+	wait        time.Duration // what the server asked to wait; 0 when it did not say
 }
+
+// maxRateLimitRetries bounds the retries of one request after 429 rate
+// limits. They count neither against MaxAttempts nor against the retry
+// budget: the limiter shares the pause a 429 asks for and mirrors the
+// budget, so such a retry waits its turn instead of adding load, and a
+// request sent before the budget was known (or by a process that shares
+// the account but not the limiter) is not failed for it.
+const maxRateLimitRetries = 10
 
 // classify is the one place that reads a failed attempt's error. Errors of
 // our own making that another attempt cannot mend (permanent), certificates
@@ -172,7 +181,7 @@ func classify(err error) failure {
 	case errors.As(err, new(permanent)):
 		return failure{}
 	case errors.As(err, &apiErr):
-		return failure{retry: retryable(apiErr), wait: apiErr.RetryAfter}
+		return failure{retry: retryable(apiErr), rateLimited: errors.Is(apiErr, ErrRateLimited), wait: apiErr.RetryAfter}
 	case errors.Is(err, multipart.ErrSizeMismatch), errors.Is(err, fs.ErrNotExist),
 		errors.Is(err, ratelimit.ErrWouldExceedDeadline),
 		errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verify):
@@ -205,26 +214,39 @@ func retryable(e *APIError) bool {
 		e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
 }
 
-// decide is the retry policy: after attempt n (from 1) failed with err, it
-// returns how long to wait before the next one and the budget's tokens
-// that retry took, or, when there is to be no retry, the error to return.
-func (c *Client) decide(n int, err error, backoff retry.Backoff) (wait time.Duration, held int, final error) {
+// decide is the retry policy: after attempt n (from 1, rate-limited ones
+// not counted) failed with err, and limited rate-limited ones before it,
+// it returns how long to wait before the next one, the budget's tokens
+// that retry took, and whether err was a rate limit; or, when there is to
+// be no retry, the error to return.
+func (c *Client) decide(n, limited int, err error, backoff retry.Backoff) (wait time.Duration, held int, rateLimited bool, final error) {
 	f := classify(err)
 	switch {
-	case !f.retry, n >= c.maxAttempts:
-		return 0, 0, err
+	case !f.retry:
+		return 0, 0, false, err
 	case f.wait > c.maxRetryWait:
-		return 0, 0, err // the caller decides whether to wait that long
+		return 0, 0, false, err // the caller decides whether to wait that long
+	case f.rateLimited && c.maxAttempts > 1:
+		if limited >= maxRateLimitRetries {
+			return 0, 0, false, err
+		}
+		wait, _ = backoff.Next()
+		if f.wait > 0 {
+			wait = f.wait
+		}
+		return wait, 0, true, nil
+	case n >= c.maxAttempts:
+		return 0, 0, false, err
 	}
 	held, ok := c.retries.take(f.timeout)
 	if !ok {
-		return 0, 0, fmt.Errorf("%w (not retried: %w)", err, ErrRetryBudgetExhausted)
+		return 0, 0, false, fmt.Errorf("%w (not retried: %w)", err, ErrRetryBudgetExhausted)
 	}
 	wait, _ = backoff.Next()
 	if f.wait > 0 {
 		wait = f.wait
 	}
-	return wait, held, nil
+	return wait, held, false, nil
 }
 
 // newBackoff returns the backoff of one request's retries: a fresh one
@@ -249,7 +271,8 @@ func (c *Client) sendForm(ctx context.Context, endpoint, name string, form *mult
 		return nil
 	}
 	backoff := newBackoff()
-	held := 0 // budget tokens taken by the retry under way
+	held := 0    // budget tokens taken by the retry under way
+	limited := 0 // attempts answered by a 429 rate limit
 	for n := 1; ; n++ {
 		sent := attempts
 		t, err := c.attempt(ctx, endpoint, form, format, est, before, h.afterAttempt)
@@ -265,9 +288,13 @@ func (c *Client) sendForm(ctx context.Context, endpoint, name string, form *mult
 		if ctx.Err() != nil {
 			return nil, attempts, stopped(ctx, err, attempts)
 		}
-		wait, cost, final := c.decide(n, err, backoff)
+		wait, cost, rateLimited, final := c.decide(n, limited, err, backoff)
 		if final != nil {
 			return nil, attempts, final
+		}
+		if rateLimited {
+			limited++
+			n-- // not one of MaxAttempts
 		}
 		held = cost
 		c.log.LogAttrs(ctx, slog.LevelInfo, "transcribe: retrying",

@@ -1,6 +1,7 @@
 package transcribe
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -37,7 +38,7 @@ func TestClassify(t *testing.T) {
 	}{
 		{"500", &APIError{StatusCode: 500}, failure{retry: true}},
 		{"502 HTML", fmt.Errorf("transcribe: %w", &APIError{StatusCode: 502}), failure{retry: true}},
-		{"429 rate limit", &APIError{StatusCode: 429, Code: "rate_limit_exceeded", RetryAfter: 2 * time.Second}, failure{retry: true, wait: 2 * time.Second}},
+		{"429 rate limit", &APIError{StatusCode: 429, Code: "rate_limit_exceeded", RetryAfter: 2 * time.Second}, failure{retry: true, rateLimited: true, wait: 2 * time.Second}},
 		{"429 quota", &APIError{StatusCode: 429, Code: "insufficient_quota", RetryAfter: time.Second}, failure{wait: time.Second}},
 		{"400", &APIError{StatusCode: 400}, failure{}},
 		{"401", &APIError{StatusCode: 401}, failure{}},
@@ -274,5 +275,46 @@ func TestWithRetryBudgetRefusesNonsense(t *testing.T) {
 		if _, err := NewClient(WithAPIKey("k"), WithRetryBudget(b)); err != nil {
 			t.Errorf("%+v: %v", b, err)
 		}
+	}
+}
+
+// 429 rate limits are waited out by the limiter: they count neither
+// against MaxAttempts nor against the retry budget, up to
+// maxRateLimitRetries of them for one request.
+func TestRateLimitsDoNotUseAttempts(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		limited int  // 429s before the answer
+		ok      bool // whether the request ends with a transcript
+	}{
+		{"four 429s, then the transcript", 4, true},
+		{"429s past the cap", maxRateLimitRetries + 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				faults := make([]transcribetest.Fault, tc.limited)
+				for i := range faults {
+					faults[i] = transcribetest.FaultRateLimited
+				}
+				h := transcribetest.NewHandler(transcribetest.Config{Faults: faults})
+				c, err := NewClient(WithBaseURL("http://fake.invalid/v1"), WithAPIKey("sk-test"),
+					WithHTTPClient(&http.Client{Transport: h.Transport()}), WithMaxAttempts(3))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tokens := c.retries.level
+				_, err = c.Transcribe(context.Background(), bytes.NewReader(transcribetest.WAV(time.Second)), Request{})
+				requests := h.Stats().Requests
+				switch {
+				case tc.ok && (err != nil || requests != tc.limited+1):
+					t.Fatalf("%v after %d requests", err, requests)
+				case !tc.ok && (!errors.Is(err, ErrRateLimited) || requests != maxRateLimitRetries+1):
+					t.Fatalf("%v after %d requests; want ErrRateLimited after %d", err, requests, maxRateLimitRetries+1)
+				}
+				if c.retries.level < tokens {
+					t.Fatalf("the retry budget went from %d to %d", tokens, c.retries.level)
+				}
+			})
+		})
 	}
 }

@@ -457,7 +457,7 @@ func TestKeyNeverLeaksFromAnyPath(t *testing.T) {
 		{"forbidden403", ErrPermissionDenied, 1},
 		{"detail422", ErrBadRequest, 1},
 		{"quota429", ErrQuotaExceeded, 1},
-		{"rate429", ErrRateLimited, DefaultMaxAttempts},
+		{"rate429", ErrRateLimited, 1 + maxRateLimitRetries}, // waited out by the limiter, up to the cap
 		{"plain500", ErrServer, DefaultMaxAttempts},
 		{"html502", ErrServer, DefaultMaxAttempts},
 		{"redirect303", &APIError{StatusCode: 303}, 1},
