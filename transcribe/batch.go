@@ -100,12 +100,14 @@ func (e *AbortError) Unwrap() error { return e.Err }
 
 // Fatal reports whether err must stop a whole batch: an exhausted quota,
 // an invalid key (401), a forbidden or missing model or a wrong URL (403,
-// 404), or an output that cannot be written (ErrOutput: a full disk). Every
+// 404, a refused redirect), or an output that cannot be written
+// (ErrOutput: a full disk). Every
 // later request would fail the same way, spend money that is not there,
 // or pay for a transcript that could not be kept.
 func Fatal(err error) bool {
 	return errors.Is(err, ErrQuotaExceeded) || errors.Is(err, ErrUnauthorized) ||
-		errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrOutput)
+		errors.Is(err, ErrPermissionDenied) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrOutput) ||
+		errors.Is(err, ErrRedirect)
 }
 
 // DefaultPricePerMinute holds OpenAI's list prices, in US dollars per

@@ -46,6 +46,10 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrServer: a 5xx; retried by the client.
 	ErrServer = errors.New("server error")
+	// ErrRedirect: a redirect the client refused to follow (a 301, 302 or
+	// 303 answering an upload, or one to another origin): almost always a
+	// wrong base URL. Never retried; it stops a batch.
+	ErrRedirect = errors.New("redirect refused")
 )
 
 // APIError is an error answer from the server: a non-2xx status, or a 2xx
@@ -107,6 +111,8 @@ func (e *APIError) Is(target error) bool {
 		return e.StatusCode == http.StatusBadRequest || e.StatusCode == http.StatusUnprocessableEntity
 	case ErrServer:
 		return e.StatusCode >= 500
+	case ErrRedirect:
+		return 300 <= e.StatusCode && e.StatusCode < 400
 	}
 	return false
 }

@@ -129,6 +129,9 @@ func refused(t *testing.T, err error, status int, says ...string) {
 	if !strings.Contains(e.Message, "the server redirected the POST to ") {
 		t.Errorf("message %q does not say the upload was redirected", e.Message)
 	}
+	if !errors.Is(err, transcribe.ErrRedirect) || !transcribe.Fatal(err) {
+		t.Errorf("err = %v: not ErrRedirect, or does not stop a batch", err)
+	}
 	for _, s := range says {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not say %q", err, s)

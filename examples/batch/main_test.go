@@ -737,3 +737,23 @@ func TestFullDiskAborts(t *testing.T) {
 		t.Errorf("stderr:\n%s", r.stderr)
 	}
 }
+
+// A server that redirects the upload (a wrong base URL, most often) stops
+// the batch after one request, with exit 3 and a reason.
+func TestRedirectAborts(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/login", http.StatusFound)
+	}))
+	defer srv.Close()
+	t.Setenv("OPENAI_BASE_URL", srv.URL+"/v1")
+	t.Setenv("OPENAI_API_KEY", "sk-test")
+	dir := t.TempDir()
+	for i := range 5 {
+		writeWAV(t, dir, fmt.Sprintf("in/%d.wav", i), time.Second)
+	}
+	r := runBatch(t, "-json", "-concurrency", "1", "-out", filepath.Join(dir, "out"), filepath.Join(dir, "in"))
+	s := summaryOf(t, r)
+	if r.code != exitAborted || s.Aborted != "redirect_refused" || s.Requests != 1 {
+		t.Fatalf("exit %d, aborted %q after %d requests; want %d, redirect_refused, 1\n%s", r.code, s.Aborted, s.Requests, exitAborted, r.stderr)
+	}
+}

@@ -34,7 +34,7 @@ type summary struct {
 	EstimatedCostUSD float64   `json:"estimated_cost_usd"`
 	ElapsedSeconds   float64   `json:"elapsed_seconds"`
 	Failures         []failure `json:"failures"`
-	Aborted          string    `json:"aborted,omitempty"`      // quota_exhausted, invalid_key, permission_denied, not_found, output_error, budget_reached
+	Aborted          string    `json:"aborted,omitempty"`      // quota_exhausted, invalid_key, permission_denied, not_found, redirect_refused, output_error, budget_reached
 	AbortReason      string    `json:"abort_reason,omitempty"` // the same, in a sentence
 	Interrupted      bool      `json:"interrupted,omitempty"`
 	DryRun           bool      `json:"dry_run"`
@@ -118,6 +118,8 @@ func (s *summary) abortCause() (code, sentence string) {
 		return "permission_denied", fmt.Sprintf("the server refused access (403), e.g. to model %q: %s", s.Model, reason(err))
 	case errors.Is(err, transcribe.ErrNotFound):
 		return "not_found", fmt.Sprintf("the server knows no such model or URL (404): check -model %q and OPENAI_BASE_URL", s.Model)
+	case errors.Is(err, transcribe.ErrRedirect):
+		return "redirect_refused", fmt.Sprintf("the server redirected the upload (%s): check OPENAI_BASE_URL, then re-run to continue", reason(err)) + rerun
 	case errors.Is(err, transcribe.ErrOutput):
 		return "output_error", fmt.Sprintf("a transcript could not be written to %s (%s): free some space or fix the directory, then re-run to continue", s.OutputDir, reason(err)) + rerun
 	case errors.Is(err, transcribe.ErrBudgetReached):
