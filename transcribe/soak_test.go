@@ -51,8 +51,12 @@ func TestBatchSoak(t *testing.T) {
 		defer func() { wall = time.Since(wallStart) }()
 		synctest.Test(t, func(t *testing.T) {
 			h := transcribetest.NewHandler(transcribetest.Config{
-				APIKey:    testKey,
-				Latency:   200 * time.Millisecond,
+				APIKey: testKey,
+				// A transcription takes seconds; at 200 ms the fixed
+				// costs of the retries (backoff from 0.5 s, a 5 s
+				// first-byte timeout after a stall) weigh 1.5-2.5x on a
+				// batch this short.
+				Latency:   2 * time.Second,
 				FaultRate: faults,
 				FaultKinds: []transcribetest.Fault{transcribetest.FaultServerError, transcribetest.FaultBadGateway,
 					transcribetest.FaultOverloaded, transcribetest.FaultDropConnection,
