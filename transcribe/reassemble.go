@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -20,20 +21,37 @@ import (
 // their timestamps shifted by the piece's offset. Where the cut is hard
 // (no silence found), the next piece starts a little before the cut, so
 // that the audio of the overlap is transcribed twice, once at the end of
-// each piece. The middle of the overlap, c = offset + overlap/2, is then
-// the boundary: what is said before c is taken from the earlier piece,
-// what is said after it from the later one. Words near the edge of a piece
-// are the least reliable (a word may be cut in half there), and c is as
-// far from both edges as can be.
+// each piece, and each word said in it must be kept once: neither dropped
+// nor doubled. The middle of the overlap, c = offset + overlap/2, is the
+// preferred boundary: words near the edge of a piece are the least
+// reliable (a word may be cut in half there), and c is as far from both
+// edges as can be.
 //
-//   - With word timestamps on both sides, a word belongs to the side of c
-//     its midpoint falls on: the earlier piece keeps its words whose
-//     midpoint is before c, the later piece those whose midpoint is at or
-//     after c. The words dropped are then found in the pieces' text (the
-//     trailing or leading words that spell them, compared without case,
-//     punctuation or spaces) and dropped from it too.
-//   - Otherwise (segment timestamps only, or text only), or when the words
-//     cannot be found in the text, the end of the earlier text and the
+//   - With word timestamps on both sides, each word of the overlap is
+//     decided once, not by each piece's own timestamps (the two pieces
+//     time the same word tens of milliseconds apart, and a rule applied to
+//     each side alone can put it on the losing side of c in both, or on
+//     the winning side in both). The words of the earlier piece that end
+//     after the later one starts and those of the later piece that start
+//     before the earlier one ends (both within maxWordShift) are aligned
+//     (see alignWords): pairs of words spelled alike, in order, whose
+//     midpoints lie at most maxWordShift apart, as many as can be, and
+//     where pairs compete the closer timed (so "no. No" said twice is
+//     matched word for word, not crosswise). The joined sequence (shared
+//     words once, and between them what only one piece heard, or each
+//     piece's version of it) is then cut at one point: before it the
+//     earlier piece's words, after it the later piece's. Of the points,
+//     the one that drops the fewest words only one piece heard, then the
+//     one nearest c. The words dropped are then found in the pieces' text
+//     (the trailing or leading words that spell them, compared without
+//     case, punctuation or spaces) and dropped from it too. When no word
+//     pair matches, a word belongs to the side of c its midpoint falls on
+//     (unless one piece heard nothing in the overlap: then all is kept).
+//   - With segment timestamps only, or when the words cannot be found in
+//     the text, the same is done with the words of the segments' text,
+//     each timed by an estimate (its segment's time shared among its words
+//     by their length), matched at most maxSegmentWordShift apart.
+//   - Otherwise (text only), the end of the earlier text and the
 //     start of the later one are aligned word by word, as Hugging Face
 //     transformers' chunked speech recognition does
 //     (_find_longest_common_sequence): the later words are slid over the
@@ -42,12 +60,15 @@ import (
 //     middle of the best matching span, so the earlier piece's words are
 //     kept for the first half of the overlap and the later piece's for the
 //     second. Words are compared lower-cased and without punctuation; the
-//     original spelling is kept. When nothing matches well enough the texts
-//     are joined as they are.
+//     original spelling is kept. When nothing matches well enough (see
+//     lcsCut) the texts are joined as they are: without times, a word said
+//     twice about a cut, or a lone word shared between garbled ones, can
+//     still be doubled or dropped.
 //
 // Segments are kept while any of their text is; a segment that lost words
-// at its end (start) ends (starts) at c, and segments without text follow
-// the midpoint rule like words do.
+// at its end (start) ends (starts) at the boundary (c, or the time of the
+// cut between the words), and segments without text follow the midpoint
+// rule like words do.
 
 // part is one piece's transcript and where the piece sits in the original audio.
 type part struct {
@@ -67,14 +88,21 @@ const (
 	// more than are ever said in it.
 	lcsMinWindow      = 16
 	lcsWordsPerSecond = 8
-	// segmentSlack widens the overlap, in seconds, when segment times
-	// choose the words to align.
-	segmentSlack = 1.0
 	// minTextOverlap is the shortest overlap, in seconds, whose text is
 	// aligned: a shorter one (an MP3 decoder's pre-roll inside a pause)
 	// cannot hold a word said twice, and aligning would only risk taking
 	// a word really said twice ("no. No") for a repeat.
 	minTextOverlap = 0.25
+	// maxWordShift is how far apart, in seconds, two pieces may time the
+	// same word (its midpoint) and still be taken to have heard one word;
+	// it also widens the overlap when choosing the timed words to align.
+	maxWordShift = 0.5
+	// maxSegmentWordShift is maxWordShift for the times of words
+	// estimated within their segments.
+	maxSegmentWordShift = 1.5
+	// minLoneWord is the fewest letters of a word that, alone, may match
+	// a word of the other piece's text between two garbled words.
+	minLoneWord = 4
 )
 
 // reassemble stitches parts (in order) into one Transcription in the requested format.
@@ -305,23 +333,44 @@ func (p *stitchPiece) shift(sec float64) float64 {
 func (p *stitchPiece) timed() bool { return len(p.words) > 0 || p.from == p.to }
 
 // stitchOverlap removes from a and b the words of the overlap at the start
-// of b that both transcribe.
+// of b that both transcribe, and sets the boundary between them.
 func stitchOverlap(a, b *stitchPiece) {
 	c := b.cutStart
+	lo, hi := b.offset, b.offset+b.overlap
 	dropA, dropB, ok := 0, 0, false
+	var na, nb int
 	if a.timed() && b.timed() {
-		dropA, dropB, ok = alignByTime(a, b, c)
+		na, nb, c = cutWords(a.words, b.words, lo, hi, c, maxWordShift)
+		dropA, dropB, ok = spellOutCut(a, b, na, nb)
+	} else {
+		na, nb = midpointRule(a.words, b.words, c)
+	}
+	a.words = a.words[:len(a.words)-na]
+	b.words = b.words[nb:]
+	if len(a.words) > 0 {
+		// The pieces may time the words about the cut a little
+		// differently: keep the words in order.
+		last := a.words[len(a.words)-1]
+		for i := 0; i < len(b.words) && b.words[i].Start < last.Start; i++ {
+			b.words[i].Start = last.Start
+			b.words[i].End = max(b.words[i].End, last.Start)
+		}
 	}
 	if !ok && b.overlap >= minTextOverlap {
-		limit := lcsMinWindow + int(math.Ceil(b.overlap*lcsWordsPerSecond))
-		dropA, dropB = alignByText(a, b, b.offset-segmentSlack, b.offset+b.overlap+segmentSlack, limit)
+		if aw, bw := a.unitTimes(), b.unitTimes(); aw != nil && bw != nil {
+			// Segment times: each word's time estimated within its
+			// segment.
+			dropA, dropB, c = cutWords(aw, bw, lo, hi, b.cutStart, maxSegmentWordShift)
+		} else {
+			said := int(math.Ceil(b.overlap * lcsWordsPerSecond))
+			dropA, dropB = alignByText(a, b, lcsMinWindow+said, said+2)
+		}
 	}
 	a.to -= dropA
 	b.from += dropB
+	a.cutEnd, b.cutStart = c, c
 
 	mid := func(start, end float64) float64 { return (start + end) / 2 }
-	a.words = deleteWords(a.words, func(w Word) bool { return mid(w.Start, w.End) >= c })
-	b.words = deleteWords(b.words, func(w Word) bool { return mid(w.Start, w.End) < c })
 	for i, s := range a.segs {
 		a.outside[i] = a.outside[i] || mid(s.Start, s.End) >= c
 	}
@@ -330,29 +379,216 @@ func stitchOverlap(a, b *stitchPiece) {
 	}
 }
 
-func deleteWords(ws []Word, drop func(Word) bool) []Word {
-	out := ws[:0]
-	for _, w := range ws {
-		if !drop(w) {
-			out = append(out, w)
+// unitTimes returns the kept words of p's text with the times at which
+// they are estimated to be said: each segment's time shared among its
+// words by their length. It returns nil when p's text has no segments.
+func (p *stitchPiece) unitTimes() []Word {
+	if len(p.segs) == 0 {
+		if p.from == p.to {
+			return []Word{}
 		}
+		return nil
 	}
-	return out
+	weight := func(u stitchWord) float64 { return float64(len(u.key) + 2) }
+	total := make([]float64, len(p.segs))
+	for _, u := range p.units {
+		total[u.seg] += weight(u)
+	}
+	ws := make([]Word, len(p.units))
+	done := make([]float64, len(p.segs))
+	for i, u := range p.units {
+		s := p.segs[u.seg]
+		per := (s.End - s.Start) / total[u.seg]
+		ws[i] = Word{Word: u.text, Start: s.Start + done[u.seg]*per}
+		done[u.seg] += weight(u)
+		ws[i].End = s.Start + done[u.seg]*per
+	}
+	return ws[p.from:p.to]
 }
 
-// alignByTime drops the words of a whose midpoint is at or after c, and
-// those of b whose midpoint is before it, and finds them in the text: it
-// returns how many words to drop from the end of a's kept text and the
-// start of b's, or false when the timed words do not spell the text.
-func alignByTime(a, b *stitchPiece, c float64) (dropA, dropB int, ok bool) {
-	na := 0
-	for na < len(a.words) && (a.words[len(a.words)-1-na].Start+a.words[len(a.words)-1-na].End)/2 >= c {
+// cutWords decides the timed words a and b of two pieces (in the
+// original's time) where they overlap, from lo to hi: it returns how many
+// of a's last words and of b's first words to drop, and the time of the
+// cut between them (see the top of this file). Two words may be matched
+// when their midpoints are at most shift apart. When none are, the cut is
+// at c by the midpoint rule, unless one piece heard nothing in the
+// overlap (within maxWordShift of it): then nothing is dropped.
+func cutWords(a, b []Word, lo, hi, c, shift float64) (na, nb int, cut float64) {
+	base := len(a)
+	for base > 0 && a[base-1].End > lo-shift {
+		base--
+	}
+	aw := a[base:]
+	m := 0
+	for m < len(b) && b[m].Start < hi+shift {
+		m++
+	}
+	bw := b[:m]
+	pairs := alignWords(aw, bw, shift)
+	if len(pairs) == 0 {
+		heardA := slices.ContainsFunc(aw, func(w Word) bool { return w.End > lo-maxWordShift })
+		heardB := slices.ContainsFunc(bw, func(w Word) bool { return w.Start < hi+maxWordShift })
+		if !heardA || !heardB {
+			return 0, 0, c // one piece heard nothing in the overlap: nothing to say twice
+		}
+		na, nb = midpointRule(a, b, c)
+		return na, nb, c
+	}
+	// The joined sequence is gap 0, pair 1, gap 1, …, pair K, gap K; gap p
+	// holds aw[i_p+1:i_{p+1}] and bw[j_p+1:j_{p+1}], each piece's version
+	// of what lies between two shared words. A cut point lies after gap p
+	// (before pair p+1), the gap taken from a, or before it (after pair
+	// p), the gap taken from b.
+	K := len(pairs)
+	ia := func(p int) int { // i_p, with i_0 = -1 and i_{K+1} = len(aw)
+		switch p {
+		case 0:
+			return -1
+		case K + 1:
+			return len(aw)
+		}
+		return pairs[p-1][0]
+	}
+	jb := func(p int) int {
+		switch p {
+		case 0:
+			return -1
+		case K + 1:
+			return len(bw)
+		}
+		return pairs[p-1][1]
+	}
+	// lost[p][0] is what taking gap p from a loses of what only b heard;
+	// lost[p][1], from b, of what only a heard.
+	lost := make([][2]int, K+1)
+	for p := range lost {
+		la, lb := ia(p+1)-ia(p)-1, jb(p+1)-jb(p)-1
+		lost[p] = [2]int{max(0, lb-la), max(0, la-lb)}
+	}
+	before := make([]int, K+2) // before[p]: lost by taking gaps 0..p-1 from a
+	for p := range K + 1 {
+		before[p+1] = before[p] + lost[p][0]
+	}
+	after := make([]int, K+2) // after[p]: lost by taking gaps p..K from b
+	for p := K; p >= 0; p-- {
+		after[p] = after[p+1] + lost[p][1]
+	}
+	bestLoss, bestDist := math.MaxInt, math.Inf(1)
+	var x, y int
+	for p := 0; p <= K; p++ {
+		for _, fromA := range []bool{true, false} {
+			loss, cx, cy := before[p]+after[p+1], ia(p)+1, jb(p)+1
+			if fromA {
+				loss += lost[p][0]
+				cx, cy = ia(p+1), jb(p+1)
+			} else {
+				loss += lost[p][1]
+			}
+			t := cutTime(a[:base+cx], b[cy:], c)
+			if d := math.Abs(t - c); loss < bestLoss || loss == bestLoss && d < bestDist {
+				bestLoss, bestDist, x, y, cut = loss, d, cx, cy, t
+			}
+		}
+	}
+	return len(aw) - x, y, min(max(cut, lo), hi)
+}
+
+// midpointRule returns how many of the last words of a have their
+// midpoint at or after c, and how many of the first words of b before it.
+func midpointRule(a, b []Word, c float64) (na, nb int) {
+	mid := func(w Word) float64 { return (w.Start + w.End) / 2 }
+	for na < len(a) && mid(a[len(a)-1-na]) >= c {
 		na++
 	}
-	nb := 0
-	for nb < len(b.words) && (b.words[nb].Start+b.words[nb].End)/2 < c {
+	for nb < len(b) && mid(b[nb]) < c {
 		nb++
 	}
+	return na, nb
+}
+
+// cutTime returns the time of a cut between the last of the words kept
+// before it and the first of those kept after it: c if it lies between
+// the end of the one and the start of the other, else the nearer of those.
+func cutTime(before, after []Word, c float64) float64 {
+	lo, hi := math.Inf(-1), math.Inf(1)
+	if len(before) > 0 {
+		lo = before[len(before)-1].End
+	}
+	if len(after) > 0 {
+		hi = after[0].Start
+	}
+	return min(max(c, min(lo, hi)), max(lo, hi))
+}
+
+// alignWords returns the pairs (i, j) of words a[i] and b[j], in order in
+// both, that are the same word (by stitchKey) said at about the same time,
+// their midpoints at most maxShift apart: of such sequences, the one that
+// scores best, each pair scoring 1 less 0.9 × its shift / maxShift. Every
+// pair adds to the score, so the sequence is as long as can be, but where
+// two sequences compete (a word said twice in a row, "no. No", that each
+// piece may pair with either) the pairs timed closer win.
+func alignWords(a, b []Word, maxShift float64) [][2]int {
+	n, m := len(a), len(b)
+	if n == 0 || m == 0 {
+		return nil
+	}
+	ka, kb := make([]string, n), make([]string, m)
+	for i, w := range a {
+		ka[i] = stitchKey(w.Word)
+	}
+	for j, w := range b {
+		kb[j] = stitchKey(w.Word)
+	}
+	shift := func(i, j int) float64 { return math.Abs((a[i].Start + a[i].End - b[j].Start - b[j].End) / 2) }
+	match := func(i, j int) bool { return ka[i] != "" && ka[i] == kb[j] && shift(i, j) <= maxShift }
+	// cell (i, j) is the best alignment of a[:i] and b[:j]; move is how
+	// it was reached: 0 from (i-1, j), 1 from (i, j-1), 2 by pairing
+	// a[i-1] with b[j-1].
+	type cell struct {
+		score float64
+		move  uint8
+	}
+	dp := make([]cell, (n+1)*(m+1))
+	at := func(i, j int) *cell { return &dp[i*(m+1)+j] }
+	better := func(x, y cell) bool { return x.score > y.score }
+	for i := 1; i <= n; i++ {
+		for j := 1; j <= m; j++ {
+			best := *at(i-1, j)
+			best.move = 0
+			if l := *at(i, j-1); better(l, best) {
+				best, best.move = l, 1
+			}
+			if match(i-1, j-1) {
+				d := *at(i-1, j-1)
+				d.score += 1 - 0.9*shift(i-1, j-1)/maxShift
+				if better(d, best) {
+					best, best.move = d, 2
+				}
+			}
+			*at(i, j) = best
+		}
+	}
+	var pairs [][2]int
+	for i, j := n, m; i > 0 && j > 0; {
+		switch at(i, j).move {
+		case 0:
+			i--
+		case 1:
+			j--
+		default:
+			i, j = i-1, j-1
+			pairs = append(pairs, [2]int{i, j})
+		}
+	}
+	slices.Reverse(pairs)
+	return pairs
+}
+
+// spellOutCut finds the last na timed words of a and the first nb of b in
+// their texts: it returns how many words to drop from the end of a's kept
+// text and the start of b's, or false when the timed words do not spell
+// the text.
+func spellOutCut(a, b *stitchPiece, na, nb int) (dropA, dropB int, ok bool) {
 	dropA, okA := spellOut(a.units[a.from:a.to], a.words[len(a.words)-na:], true)
 	dropB, okB := spellOut(b.units[b.from:b.to], b.words[:nb], false)
 	return dropA, dropB, okA && okB
@@ -391,29 +627,13 @@ func spellOut(us []stitchWord, ws []Word, atEnd bool) (int, bool) {
 }
 
 // alignByText aligns the end of a's kept text with the start of b's (see
-// lcsCut) and returns how many words to drop from each. The words compared
-// are those of a's segments ending after the time after, and of b's
-// segments starting before the time before; without segments, at most
-// limit words on each side.
-func alignByText(a, b *stitchPiece, after, before float64, limit int) (dropA, dropB int) {
+// lcsCut) and returns how many words to drop from each: of the last and
+// first limit words, at most maxDrop in all.
+func alignByText(a, b *stitchPiece, limit, maxDrop int) (dropA, dropB int) {
 	left, right := a.units[a.from:a.to], b.units[b.from:b.to]
-	nl := 0
-	for nl < len(left) {
-		u := left[len(left)-1-nl]
-		if u.seg >= 0 && a.segs[u.seg].End <= after || u.seg < 0 && nl >= limit {
-			break
-		}
-		nl++
-	}
-	nr := 0
-	for nr < len(right) {
-		u := right[nr]
-		if u.seg >= 0 && b.segs[u.seg].Start >= before || u.seg < 0 && nr >= limit {
-			break
-		}
-		nr++
-	}
+	nl, nr := min(len(left), limit), min(len(right), limit)
 	ids, punct := map[string]int{}, 0
+	var alone []bool // by id: long enough to match on its own
 	keys := func(us []stitchWord) []int {
 		out := make([]int, len(us))
 		for i, u := range us {
@@ -426,12 +646,14 @@ func alignByText(a, b *stitchPiece, after, before float64, limit int) (dropA, dr
 			if !ok {
 				id = len(ids)
 				ids[u.key] = id
+				alone = append(alone, utf8.RuneCountInString(u.key) >= minLoneWord)
 			}
 			out[i] = id
 		}
 		return out
 	}
-	l, r, ok := lcsCut(keys(left[len(left)-nl:]), keys(right[:nr]))
+	kl, kr := keys(left[len(left)-nl:]), keys(right[:nr])
+	l, r, ok := lcsCut(kl, kr, alone, maxDrop)
 	if !ok {
 		return 0, 0
 	}
@@ -444,27 +666,38 @@ func alignByText(a, b *stitchPiece, after, before float64, limit int) (dropA, dr
 // of left, each shift scored by matches / shift + shift / 10000 (the
 // epsilon prefers longer perfect matches), and both are cut at the middle
 // of the best aligned span: keep left[:l] and right[r:]. A shift counts
-// when at least two words match and at least half of the span does, or
-// when the last word of left is the first of right. ok is false when no
-// shift counts; then l = len(left) and r = 0.
-func lcsCut(left, right []int) (l, r int, ok bool) {
+// when at least two words match and at least half of the span does; or
+// when one word matches that is the last of left and the first of right,
+// or, if alone[word] (a short word matches by chance too often), one of
+// the last two of left and of the first two of right (a word cut in half
+// at an edge, heard as another); and when it drops at most maxDrop words
+// in all (more words than
+// can be said in the overlap: those matched are not the overlap's). ok is
+// false when no shift counts; then l = len(left) and r = 0. Negative
+// words match nothing.
+func lcsCut(left, right []int, alone []bool, maxDrop int) (l, r int, ok bool) {
 	n, m := len(left), len(right)
 	l, best := n, 0.0
 	for i := 1; i < n+m; i++ {
 		ls, le := max(0, n-i), min(n, n+m-i)
 		rs, re := max(0, i-n), min(m, i)
-		matches := 0
+		matches, lone := 0, false
 		for k := range le - ls {
-			if left[ls+k] == right[rs+k] {
+			if w := left[ls+k]; w == right[rs+k] {
 				matches++
+				lone = w >= 0 && w < len(alone) && alone[w] && ls+k >= n-2 && rs+k <= 1
 			}
 		}
 		span := le - ls
-		if !(matches >= 2 && 2*matches >= span || matches == 1 && i == 1) {
+		if !(matches >= 2 && 2*matches >= span || matches == 1 && (i == 1 || lone)) {
+			continue
+		}
+		cl, cr := (ls+le)/2, (rs+re)/2
+		if n-cl+cr > maxDrop {
 			continue
 		}
 		if score := float64(matches)/float64(i) + float64(i)/10000; score > best {
-			best, l, r, ok = score, (ls+le)/2, (rs+re)/2, true
+			best, l, r, ok = score, cl, cr, true
 		}
 	}
 	return l, r, ok

@@ -555,11 +555,16 @@ func TestLCSCut(t *testing.T) {
 		{"a garbled word at each edge", []int{1, 2, 3, 4, 5, 99}, []int{98, 3, 4, 5, 6}, 3, 2, true},
 		{"one word at the boundary", []int{1, 2, 3}, []int{3, 4}, 2, 0, true},
 		{"one word elsewhere", []int{1, 2, 3}, []int{4, 2, 5}, 3, 0, false},
+		{"one long word between garbled edges", []int{1, 7, 3}, []int{4, 7, 5}, 1, 1, true},
+		{"one long word, a garbled edge", []int{1, 2, 7}, []int{4, 7, 5}, 2, 1, true},
+		{"one long word further in", []int{1, 7, 3, 6}, []int{4, 8, 7, 5}, 4, 0, false},
 		{"nothing in common", []int{1, 2, 3}, []int{4, 5, 6}, 3, 0, false},
 		{"too few matches in a long span", []int{1, 2, 3, 4, 5, 6}, []int{1, 9, 9, 9, 9, 6}, 6, 0, false},
 		{"empty", nil, []int{1}, 0, 0, false},
 	} {
-		l, r, ok := lcsCut(tc.left, tc.right)
+		alone := make([]bool, 10)
+		alone[7] = true
+		l, r, ok := lcsCut(tc.left, tc.right, alone, len(tc.left)+len(tc.right))
 		if l != tc.l || r != tc.r || ok != tc.ok {
 			t.Errorf("%s: lcsCut = %d, %d, %v; want %d, %d, %v", tc.name, l, r, ok, tc.l, tc.r, tc.ok)
 		}
@@ -587,12 +592,14 @@ func TestReassembleAlignByTime(t *testing.T) {
 		return a, b
 	}
 	a, b := pieces(overlapParts(true))
-	if dropA, dropB, ok := alignByTime(a, b, 11); dropA != 2 || dropB != 2 || !ok {
-		t.Errorf("alignByTime = %d, %d, %v", dropA, dropB, ok)
+	na, nb, cut := cutWords(a.words, b.words, 10, 12, 11, maxWordShift)
+	if dropA, dropB, ok := spellOutCut(a, b, na, nb); na != 2 || nb != 2 || cut != 11 || dropA != 2 || dropB != 2 || !ok {
+		t.Errorf("cutWords = %d, %d, %v; spellOutCut = %d, %d, %v", na, nb, cut, dropA, dropB, ok)
 	}
 	p := overlapParts(true)
 	p[0].t.Words[len(p[0].t.Words)-2].Word = "rivers"
-	if a, b := pieces(p); func() bool { _, _, ok := alignByTime(a, b, 11); return ok }() {
+	a, b = pieces(p)
+	if na, nb, _ := cutWords(a.words, b.words, 10, 12, 11, maxWordShift); func() bool { _, _, ok := spellOutCut(a, b, na, nb); return ok }() {
 		t.Error("words that do not spell the text aligned")
 	}
 
@@ -639,5 +646,500 @@ func TestReassembleCodecDelay(t *testing.T) {
 	checkTimeline(t, tr)
 	if s := tr.Segments; len(s) != 3 || s[0].Start != 0 || s[0].End != 1.431 || s[2].Start != 3.431 || tr.Words[0].Start != 0 || tr.Duration != 4.931 {
 		t.Fatalf("segments %+v, words %+v, duration %v", s, tr.Words, tr.Duration)
+	}
+}
+
+// script is speech with known word times: sentences of words, each word
+// with its text as a transcript writes it (capitalised at the start of a
+// sentence, punctuation after it) and when it is said, in seconds.
+type script []spoken
+
+type spoken struct {
+	text       string
+	start, end float64
+}
+
+// newScript says sentences of 3 to 12 words for length seconds: words of
+// 0.15 to 0.6 s, 30 to 150 ms apart, sentences 0.3 to 1.2 s apart. Some
+// words are said twice on purpose, as people do: a sentence that starts
+// with the word that ended the one before ("I said no. No, …"), a word
+// said twice in a row ("very very").
+func newScript(r *rand.Rand, length float64) script {
+	common := []string{"the", "a", "and", "no", "so", "finally", "next", "spring", "every", "very", "we"}
+	pick := func() string {
+		if r.IntN(3) == 0 {
+			return common[r.IntN(len(common))]
+		}
+		return vocabulary[r.IntN(len(vocabulary))]
+	}
+	var s script
+	at := 0.3
+	for at < length-1 {
+		n := 3 + r.IntN(10)
+		words := make([]string, n)
+		for i := range words {
+			words[i] = pick()
+			switch {
+			case i == 0 && len(s) > 0 && r.IntN(6) == 0:
+				words[i] = stitchKey(s[len(s)-1].text) // "no. No"
+			case i > 0 && r.IntN(12) == 0:
+				words[i] = words[i-1] // "very very"
+			}
+		}
+		for i, w := range words {
+			if i == 0 {
+				w = strings.ToUpper(w[:1]) + w[1:]
+			}
+			switch {
+			case i == n-1:
+				w += "."
+			case r.IntN(8) == 0:
+				w += ","
+			}
+			d := 0.15 + 0.45*r.Float64()
+			s = append(s, spoken{w, at, at + d})
+			at += d + 0.03 + 0.12*r.Float64()
+		}
+		at += 0.3 + 0.9*r.Float64()
+	}
+	return s
+}
+
+func (s script) keys() string {
+	ks := make([]string, len(s))
+	for i, w := range s {
+		ks[i] = stitchKey(w.text)
+	}
+	return strings.Join(ks, " ")
+}
+
+// cutScript cuts s as the planner does, into pieces about 6 to 16 s long:
+// mostly hard cuts, the next piece starting 1 to 3 s before the cut, and
+// some cuts in a pause between sentences (no overlap). It returns each
+// piece's audio, [start, end) in seconds.
+func cutScript(r *rand.Rand, s script) [][2]float64 {
+	end := s[len(s)-1].end + 0.3
+	var pieces [][2]float64
+	start := 0.0
+	for {
+		cut := start + 6 + 10*r.Float64()
+		if cut >= end-1 {
+			return append(pieces, [2]float64{start, end})
+		}
+		next := cut - (1 + 2*r.Float64()) // hard
+		if r.IntN(4) == 0 {
+			// In the first pause between sentences after the cut.
+			for i := 1; i < len(s); i++ {
+				if s[i].start > cut && s[i].start-s[i-1].end > 0.25 {
+					cut = (s[i-1].end + s[i].start) / 2
+					next = cut
+					break
+				}
+			}
+		}
+		if cut >= end-1 {
+			return append(pieces, [2]float64{start, end})
+		}
+		pieces = append(pieces, [2]float64{start, cut})
+		start = next
+	}
+}
+
+// hearing says how a simulated recogniser hears a piece.
+type hearing struct {
+	words, segments bool // transcribe with word, segment timestamps
+	jitter          bool // time each word 10 to 80 ms early or late, start and end apart
+	fragments       bool // a word cut in half at a piece's edge may come out as a fragment
+}
+
+// hear transcribes the audio [from, to) of s as a recogniser would: every
+// word said wholly inside it, at its time within the piece (jittered); a
+// word cut in half at an edge heard whole, not at all, or as a fragment
+// that spells no word of the script.
+func hear(r *rand.Rand, s script, from, to float64, h hearing) *Transcription {
+	var ws []Word
+	var texts []string
+	var segs []Segment
+	sentence := -1
+	for _, w := range s {
+		if w.end <= from || w.start >= to {
+			continue
+		}
+		text := w.text
+		if w.start < from || w.end > to {
+			switch r.IntN(3) {
+			case 0:
+				continue // not heard
+			case 1:
+				if h.fragments {
+					text = "x0" + stitchKey(text)[:1] // a fragment: no word has a digit
+				}
+			}
+		}
+		start, end := max(w.start, from)-from, min(w.end, to)-from
+		if h.jitter {
+			j := func() float64 {
+				d := 0.01 + 0.07*r.Float64()
+				if r.IntN(2) == 0 {
+					return -d
+				}
+				return d
+			}
+			start, end = start+j(), end+j()
+			start, end = max(start, 0), min(end, to-from)
+			if end <= start {
+				end = start + 0.01
+			}
+		}
+		ws = append(ws, Word{Word: strings.Trim(text, ".,"), Start: start, End: end})
+		texts = append(texts, text)
+		newSentence := sentence < 0 || strings.HasSuffix(texts[max(0, len(texts)-2)], ".") && len(texts) > 1
+		if newSentence {
+			segs = append(segs, Segment{Start: start, End: end, Text: " " + text})
+			sentence++
+		} else {
+			sg := &segs[len(segs)-1]
+			sg.End, sg.Text = end, sg.Text+" "+text
+		}
+	}
+	t := &Transcription{Format: JSON, Text: strings.Join(texts, " ")}
+	if h.segments || h.words {
+		t = verbose(to-from, false, segs...)
+		t.Text = strings.Join(texts, " ")
+		if h.words {
+			t.Words = ws
+			if t.Words == nil {
+				t.Words = []Word{}
+			}
+		}
+	}
+	return t
+}
+
+// Speech with known word times, cut as the planner cuts it and heard by a
+// recogniser piece by piece, comes back word for word: no word of an
+// overlap dropped or doubled, whether the pieces time words apart (±10–80
+// ms), hear or miss the word cut in half at an edge, or the speaker says
+// a word twice. With word timestamps that holds at every cut. With
+// segment timestamps only, or text only, nothing says when each word was
+// said, and a word said twice or three times in a row about a cut, or a
+// word cut in half that one piece heard as another, can still be taken
+// for one the other piece heard: there the test bounds how often.
+func TestReassembleOverlapSpeech(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		format ResponseFormat
+		h      hearing
+		// maxWrong is the most words lost or doubled allowed per 1000
+		// hard cuts; maxFragments, of fragments kept.
+		maxWrong, maxFragments int
+	}{
+		{"words", VerboseJSON, hearing{words: true, segments: true, jitter: true, fragments: true}, 0, 0},
+		{"words, exact times", VerboseJSON, hearing{words: true, segments: true}, 0, 0},
+		// Before word-by-word cuts, at 1,600 to 1,700 cuts: words 107
+		// lost or doubled; segments 3; segments with fragments 108 and
+		// 130 fragments kept; text 23; text with fragments 82 and 108.
+		{"segments", VerboseJSON, hearing{segments: true, jitter: true}, 1, 0},
+		{"segments, fragments", VerboseJSON, hearing{segments: true, jitter: true, fragments: true}, 8, 2},
+		{"text", JSON, hearing{jitter: true}, 1, 0},
+		{"text, fragments", JSON, hearing{jitter: true, fragments: true}, 25, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(11, uint64(len(tc.name))))
+			var cuts, words, wrong, fragments int
+			for trial := range 400 {
+				s := newScript(r, 40+40*r.Float64())
+				spans := cutScript(r, s)
+				parts := make([]part, len(spans))
+				for i, c := range spans {
+					parts[i] = part{t: hear(r, s, c[0], c[1], tc.h), offset: c[0]}
+					if i > 0 {
+						parts[i].overlap = spans[i-1][1] - c[0]
+					}
+					if parts[i].overlap > 0 {
+						cuts++
+					}
+				}
+				tr := mustReassemble(t, parts, tc.format)
+				want := s.keys()
+				got, frags := dropFragments(stitchKeys(tr.Text))
+				words += len(s)
+				fragments += frags
+				if d := editDistance(strings.Fields(got), strings.Fields(want)); d > 0 {
+					wrong += d
+					if tc.maxWrong == 0 {
+						t.Errorf("trial %d: text\n%s", trial, diffKeys(got, want))
+						for i, p := range parts {
+							t.Logf("piece %d at %.2f overlap %.2f: %s", i, p.offset, p.overlap, p.t.Text)
+						}
+					}
+				}
+				if tc.h.words {
+					var ws []string
+					for _, w := range tr.Words {
+						ws = append(ws, stitchKey(w.Word))
+					}
+					if got := strings.Join(ws, " "); got != want {
+						t.Errorf("trial %d: words\n%s", trial, diffKeys(got, want))
+					}
+				}
+				checkTimeline(t, tr)
+			}
+			t.Logf("%d words, %d hard cuts: %d words lost or doubled, %d fragments kept", words, cuts, wrong, fragments)
+			if wrong*1000 > tc.maxWrong*cuts || fragments*1000 > tc.maxFragments*cuts {
+				t.Errorf("%d words lost or doubled, %d fragments kept at %d hard cuts; want at most %d and %d per 1000",
+					wrong, fragments, cuts, tc.maxWrong, tc.maxFragments)
+			}
+		})
+	}
+}
+
+// dropFragments removes the fragments hear makes from the words ws, and
+// counts them.
+func dropFragments(ws string) (string, int) {
+	f := strings.Fields(ws)
+	kept := f[:0]
+	for _, w := range f {
+		if !strings.HasPrefix(w, "x0") {
+			kept = append(kept, w)
+		}
+	}
+	return strings.Join(kept, " "), len(f) - len(kept)
+}
+
+// editDistance is the number of words to insert, delete or replace to
+// make a into b.
+func editDistance(a, b []string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := range a {
+		cur[0] = i + 1
+		for j := range b {
+			cur[j+1] = min(prev[j+1]+1, cur[j]+1, prev[j]+btoi(a[i] != b[j]))
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// diffKeys shows where two word sequences first differ.
+func diffKeys(got, want string) string {
+	g, w := strings.Fields(got), strings.Fields(want)
+	i := 0
+	for i < len(g) && i < len(w) && g[i] == w[i] {
+		i++
+	}
+	ctx := func(ws []string) string { return strings.Join(ws[max(0, i-6):min(len(ws), i+6)], " ") }
+	return fmt.Sprintf("got  … %s …\nwant … %s … (word %d of %d)", ctx(g), ctx(w), i, len(w))
+}
+
+// heard is a piece's transcript of the words ws (their times in the
+// original's, text as written), the piece starting at offset: verbose_json
+// with word and segment timestamps (a segment per sentence), without word
+// timestamps, or json.
+func heard(format string, offset, duration float64, ws ...Word) *Transcription {
+	var segs []Segment
+	var texts []string
+	var words []Word
+	for i, w := range ws {
+		w.Start, w.End = w.Start-offset, w.End-offset
+		if i == 0 || strings.HasSuffix(ws[i-1].Word, ".") {
+			segs = append(segs, Segment{Start: w.Start, End: w.End, Text: " " + w.Word})
+		} else {
+			s := &segs[len(segs)-1]
+			s.End, s.Text = w.End, s.Text+" "+w.Word
+		}
+		texts = append(texts, w.Word)
+		words = append(words, Word{Word: strings.Trim(w.Word, ".,"), Start: w.Start, End: w.End})
+	}
+	if format == "text" {
+		return plain(strings.Join(texts, " "))
+	}
+	t := verbose(duration, false, segs...)
+	if format == "words" {
+		t.Words = words
+	}
+	return t
+}
+
+// stitched reassembles two pieces, a from 0 to end and b from offset on,
+// and returns the words of the result's text (and of its words, when it
+// has them, which must be the same).
+func stitched(t *testing.T, format string, offset, end float64, a, b []Word) string {
+	t.Helper()
+	f := VerboseJSON
+	if format == "text" {
+		f = JSON
+	}
+	tr := mustReassemble(t, []part{
+		{t: heard(format, 0, end, a...)},
+		{t: heard(format, offset, 20, b...), offset: offset, overlap: end - offset},
+	}, f)
+	checkTimeline(t, tr)
+	got := stitchKeys(tr.Text)
+	if format == "words" {
+		var ws []string
+		for _, w := range tr.Words {
+			ws = append(ws, stitchKey(w.Word))
+		}
+		if w := strings.Join(ws, " "); w != got {
+			t.Errorf("words %q, text %q", w, got)
+		}
+	}
+	return got
+}
+
+// The issue's word: "finally", said from 475.10 to 475.45 s, in the
+// overlap of two pieces whose middle is 475.28 s. Timed 475.12–475.45 by
+// the earlier piece and 475.05–475.45 by the later, it was dropped from
+// both; timed the other way round, kept by both. Each piece now times it,
+// and every other word, anywhere from 80 ms early to 80 ms late, start and
+// end apart, and it comes out once.
+func TestReassembleSharedWordTimedApart(t *testing.T) {
+	const offset, end = 474.28, 476.28 // the later piece's start, the earlier's end
+	script := []Word{
+		{"Then", 472.9, 473.2}, {"we", 473.3, 473.5}, {"will", 473.6, 473.9}, {"go,", 474.0, 474.3}, {"and", 474.4, 474.6},
+		{"we", 474.7, 474.9}, {"will", 474.95, 475.05}, {"finally", 475.10, 475.45}, {"see", 475.55, 475.8}, {"it.", 475.85, 476.0},
+		{"Next", 476.6, 476.9}, {"spring", 477.0, 477.4},
+	}
+	const want = "then we will go and we will finally see it next spring"
+	// hear returns what a piece from `from` to `to` hears of the script,
+	// each word's start and end moved by shift(i) and shift(i+1000).
+	hear := func(from, to float64, shift func(int) float64) []Word {
+		var ws []Word
+		for i, w := range script {
+			if w.Start >= from && w.End <= to {
+				w.Start, w.End = w.Start+shift(i), w.End+shift(i+1000)
+				ws = append(ws, w)
+			}
+		}
+		return ws
+	}
+	for _, format := range []string{"words", "segments", "text"} {
+		t.Run(format, func(t *testing.T) {
+			// The issue's two timings.
+			for _, tc := range []struct{ a, b [2]float64 }{
+				{[2]float64{475.12, 475.45}, [2]float64{475.05, 475.45}},
+				{[2]float64{475.05, 475.40}, [2]float64{475.15, 475.45}},
+			} {
+				a, b := hear(0, end, func(int) float64 { return 0 }), hear(offset, 500, func(int) float64 { return 0 })
+				for i := range a {
+					if a[i].Word == "finally" {
+						a[i].Start, a[i].End = tc.a[0], tc.a[1]
+					}
+				}
+				for i := range b {
+					if b[i].Word == "finally" {
+						b[i].Start, b[i].End = tc.b[0], tc.b[1]
+					}
+				}
+				if got := stitched(t, format, offset, end, a, b); got != want {
+					t.Errorf("finally at %v and %v: %q", tc.a, tc.b, got)
+				}
+			}
+			// Every word shifted, in both pieces, by ±10 to ±80 ms.
+			shifts := []float64{-0.08, -0.05, -0.01, 0.01, 0.05, 0.08}
+			for ka := range shifts {
+				for kb := range shifts {
+					sa := func(i int) float64 { return shifts[(ka+i)%len(shifts)] }
+					sb := func(i int) float64 { return shifts[(kb+2*i)%len(shifts)] }
+					if got := stitched(t, format, offset, end, hear(0, end, sa), hear(offset, 500, sb)); got != want {
+						t.Errorf("shifts %v, %v: %q", shifts[ka], shifts[kb], got)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A word said twice ("no. No") about a cut is said twice, once from each
+// piece, when only one of its times lies in the overlap; and words cut in
+// half at an edge of the overlap (heard whole, not at all, or as a
+// fragment by the piece cut through them) come out once, as said.
+func TestReassembleOverlapEdges(t *testing.T) {
+	t.Run("no. No", func(t *testing.T) {
+		// The earlier piece ends at 9.7 s, before the second "No".
+		script := []Word{{"Yes,", 7.9, 8.3}, {"I", 9.0, 9.1}, {"said", 9.15, 9.4}, {"no.", 9.45, 9.65}, {"No,", 9.8, 10.0}, {"never.", 10.05, 10.4}}
+		for _, format := range []string{"words", "segments", "text"} {
+			for _, d := range []float64{-0.08, 0, 0.08} {
+				a := slices.Clone(script[:4])
+				b := slices.Clone(script[1:])
+				a[3].Start, a[3].End = a[3].Start+d, a[3].End+d
+				b[2].Start, b[2].End = b[2].Start-d, b[2].End-d
+				b[3].Start, b[3].End = b[3].Start-d, b[3].End-d
+				if got := stitched(t, format, 8.6, 9.7, a, b); got != "yes i said no no never" {
+					t.Errorf("%s, shift %v: %q", format, d, got)
+				}
+			}
+		}
+	})
+	t.Run("heard by one piece only", func(t *testing.T) {
+		// Pieces overlap from 11 to 13 s; one of them heard nothing there.
+		script := []Word{{"We", 9.0, 9.2}, {"met.", 9.3, 9.6}, {"Then", 11.3, 11.6}, {"rain", 11.7, 12.0}, {"came.", 12.5, 12.9}, {"Later", 13.6, 13.9}}
+		for _, format := range []string{"words", "segments", "text"} {
+			for _, tc := range []struct{ a, b []Word }{{script[:2], script[2:]}, {script[:5], script[5:]}} {
+				if got := stitched(t, format, 11, 13, tc.a, tc.b); got != "we met then rain came later" {
+					t.Errorf("%s, %v and %v: %q", format, tc.a, tc.b, got)
+				}
+			}
+		}
+	})
+	// "next" is cut in half by the later piece's start (11.0 s), "spring"
+	// by the earlier piece's end (13.0 s).
+	script := []Word{
+		{"It", 10.0, 10.2}, {"comes", 10.3, 10.7}, {"next", 10.8, 11.2}, {"spring,", 11.3, 11.8}, {"we", 11.9, 12.1},
+		{"think", 12.2, 12.5}, {"next", 12.6, 12.9}, {"spring", 12.9, 13.3}, {"again.", 13.4, 13.8},
+	}
+	const want = "it comes next spring we think next spring again"
+	edge := func(w Word, from, to float64, how int) (Word, bool) {
+		switch how {
+		case 1: // heard whole, timed within the piece
+			w.Start, w.End = max(w.Start, from), min(w.End, to)
+			return w, true
+		case 2: // heard as a fragment
+			w.Word = w.Word[len(w.Word)/2:]
+			if from > w.Start {
+				w.Start = from
+			} else {
+				w.End = to
+			}
+			return w, true
+		}
+		return w, false // not heard
+	}
+	for _, format := range []string{"words", "segments", "text"} {
+		for howA := range 3 {
+			for howB := range 3 {
+				var a, b []Word
+				for i, w := range script {
+					if i == 7 { // "spring", cut by a's end
+						if w, ok := edge(w, 0, 13.0, howA); ok {
+							a = append(a, w)
+						}
+					} else if w.End <= 13.0 {
+						a = append(a, w)
+					}
+					if i == 2 { // "next", cut by b's start
+						if w, ok := edge(w, 11.0, 20, howB); ok {
+							b = append(b, w)
+						}
+					} else if w.Start >= 11.0 {
+						b = append(b, w)
+					}
+				}
+				if got := stitched(t, format, 11.0, 13.0, a, b); got != want {
+					t.Errorf("%s, edges heard %d and %d: %q\na: %v\nb: %v", format, howA, howB, got, a, b)
+				}
+			}
+		}
 	}
 }

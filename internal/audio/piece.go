@@ -35,6 +35,14 @@ type Piece struct {
 	// Silence reports whether the cut before this piece (Index > 0) fell
 	// in a pause.
 	Silence bool
+	// Floor and Speech are the recording's noise floor and speech level,
+	// in dBFS (of 20 ms blocks), as the planner judged them at the cut
+	// before this piece (Index > 0): from all it had measured of the file
+	// by then. PauseLevel is the loudest block of the pause cut in, when
+	// Silence: at most 12 dB above Floor and at least 20 dB below Speech
+	// (or digital silence). All are 0 where nothing was measured (the
+	// first piece; a cut in audio that could not be decoded).
+	Floor, Speech, PauseLevel float32
 	// Size is the piece's length in bytes, headers included.
 	Size   int64
 	Format Format

@@ -77,8 +77,13 @@ func (o PlanOptions) withDefaults() (PlanOptions, error) {
 // Silences) in the SearchWindow before the limit; only that window is
 // decoded, so the time taken depends on the number of cuts, not on the
 // file's length, and memory on the window. The window is at most the later
-// half of a piece. Where it has no pause of MinSilence, the cut is a hard
-// one at the limit, and the next piece repeats the Overlap before it.
+// half of a piece. A pause is judged against the recording's noise floor
+// and speech level (see Silences), learnt from all the planner has
+// measured of the file: the windows, short excerpts spread over the file
+// (see floorExcerpts), and, before a window, while little has been
+// measured, the audio before it. Where the window has no pause of
+// MinSilence near the floor, the cut is a hard one at the limit, and the
+// next piece repeats the Overlap before it.
 //
 // WAV (integer PCM or float, WAVE_FORMAT_EXTENSIBLE included) is cut at
 // sample frames: each piece is a new header (the original's fmt chunk,
@@ -170,6 +175,54 @@ func (f wavFormat) cuttable() error {
 	return fmt.Errorf("audio: %w: WAV of format tag %#x (codec %#x), %d bits: %w", ErrCannotSplit, f.FormatTag, f.codec, f.BitsPerSample, ErrUnsupportedWAV)
 }
 
+// The noise floor of a file being cut is learnt from the audio it
+// measures (see histogram): excerpts of floorExcerpt, floorExcerpts of
+// them spread evenly over a WAV file, or over an MP3 file's frames as they
+// are walked, where Go decodes them; where ffmpeg decodes, whose every
+// excerpt costs a process, floorFFmpegExcerpts over a re-encoded file and
+// one at the start of an MP3 file (recordings often start and end in
+// silence). And where less than floorLeadIn of audio has been measured by
+// the end of a search window (a search window shorter than the default),
+// the audio before the window, as far back as its piece's start, makes up
+// the difference.
+const (
+	floorExcerpts       = 32
+	floorFFmpegExcerpts = 4
+	floorExcerpt        = 500 * time.Millisecond
+	floorLeadIn         = 30 * time.Second
+)
+
+// leadIn returns how many samples at rate to measure before a search
+// window of n samples, given what h holds: what falls short of
+// floorLeadIn.
+func leadIn(h *histogram, n, rate int64) int64 {
+	return max(0, durSamples(max(0, floorLeadIn-time.Duration(h.n)*levelHop), rate)-n)
+}
+
+// sampleFloor measures k excerpts of floorExcerpt spread evenly over
+// samples [0, total) at rate into h, the first at its start and the last
+// at its end, or all of them if they are fewer; each through a decoder of
+// decode's.
+func sampleFloor(total, rate int64, k int64, h *histogram, decode func(from, to int64) (Decoder, error)) error {
+	n := durSamples(floorExcerpt, rate)
+	if total <= n*k {
+		n, k = total, 1
+	}
+	for i := range k {
+		from := i * (total - n) / max(k-1, 1)
+		d, err := decode(from, from+n)
+		if err != nil {
+			return err
+		}
+		err = measure(d, h)
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("audio: plan: %w", err)
+		}
+	}
+	return nil
+}
+
 // durSamples returns the number of samples in d at rate, rounded down.
 func durSamples(d time.Duration, rate int64) int64 {
 	s := int64(d / time.Second)
@@ -191,62 +244,79 @@ func planWAV(ctx context.Context, r io.ReaderAt, f wavFormat, o PlanOptions) ([]
 		return nil, fmt.Errorf("audio: %w: MaxBytes %d holds no sample frame", ErrCannotSplit, o.MaxBytes)
 	}
 	var pieces []Piece
-	add := func(from, to int64, silence bool) {
+	add := func(from, to int64, before pause) {
 		h := wavHeader(f, (to-from)*block)
 		p := Piece{
 			Index: len(pieces), Start: samplesDuration(from, int(rate)), End: samplesDuration(to, int(rate)),
-			Silence: silence, Size: int64(len(h)) + (to-from)*block, Format: WAV,
+			Size: int64(len(h)) + (to-from)*block, Format: WAV,
 			Open: section(r, h, f.DataOffset+from*block, (to-from)*block),
 		}
+		before.set(&p)
 		p.Offset = p.Start
 		if n := len(pieces); n > 0 {
 			p.Overlap = pieces[n-1].End - p.Start
 		}
 		pieces = append(pieces, p)
 	}
+	window := func(from, to int64) (Decoder, error) { return newWAVDecoder(r, f, from, to) }
+	var h histogram
+	if maxN < total {
+		if err := sampleFloor(total, rate, floorExcerpts, &h, window); err != nil {
+			return nil, err
+		}
+	}
 	var start int64
-	silence := false
+	var before pause
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		limit := start + maxN
 		if limit >= total {
-			add(start, total, silence)
+			add(start, total, before)
 			return pieces, nil
 		}
-		cut, next, found, err := cutBefore(start, limit, rate, o, func(from, to int64) (Decoder, error) {
-			return newWAVDecoder(r, f, from, to)
-		})
+		cut, next, pa, err := cutBefore(start, limit, rate, o, &h, window)
 		if err != nil {
 			return nil, err
 		}
-		add(start, cut, silence)
-		start, silence = next, found
+		add(start, cut, before)
+		start, before = next, pa
+	}
+}
+
+// set records in p how the cut before it was judged.
+func (pa pause) set(p *Piece) {
+	p.Silence, p.Floor, p.Speech = pa.found, pa.floor, pa.speech
+	if pa.found {
+		p.PauseLevel = pa.level
 	}
 }
 
 // cutBefore finds where to end a piece of audio at rate that starts at
 // sample start and may run to limit: in the best pause of the search
 // window before limit (at most the later half of the piece), which window
-// decodes; else at limit, a hard cut, the next piece starting Overlap
-// earlier (at most half the piece). It returns the cut, where the next
-// piece starts, and whether the cut fell in a pause.
-func cutBefore(start, limit, rate int64, o PlanOptions, window func(from, to int64) (Decoder, error)) (cut, next int64, found bool, err error) {
+// decodes (from further back, the lead-in measured into h only, where h
+// holds less than floorLeadIn); else at limit, a hard cut, the next piece
+// starting Overlap earlier (at most half the piece). It returns the cut,
+// where the next piece starts, and how the cut was judged.
+func cutBefore(start, limit, rate int64, o PlanOptions, h *histogram, window func(from, to int64) (Decoder, error)) (cut, next int64, pa pause, err error) {
 	from := max(limit-durSamples(o.SearchWindow, rate), start+(limit-start)/2)
-	d, err := window(from, limit)
+	lead := min(leadIn(h, limit-from, rate), from-start)
+	d, err := window(from-lead, limit)
 	if err != nil {
-		return 0, 0, false, err
+		return 0, 0, pause{}, err
 	}
-	at, ok, err := bestPause(d, o.MinSilence)
+	pa, err = bestPause(d, o.MinSilence, lead, h)
 	d.Close()
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("audio: plan: %w", err)
+		return 0, 0, pause{}, fmt.Errorf("audio: plan: %w", err)
 	}
-	if cut = from + at; ok && cut > start {
-		return cut, cut, true, nil
+	if cut = from - lead + pa.at; pa.found && cut > start {
+		return cut, cut, pa, nil
 	}
-	return limit, limit - min(durSamples(o.Overlap, rate), (limit-start)/2), false, nil
+	pa.found = false
+	return limit, limit - min(durSamples(o.Overlap, rate), (limit-start)/2), pa, nil
 }
 
 // maxPreRoll is the most frames an MP3 piece starts early.
@@ -273,13 +343,15 @@ func (g *frameRing) trim(i int64) {
 }
 
 // mp3Planner walks an MP3 file's frames once, cutting as it goes; it
-// holds the offsets of the frames of the last search window.
+// holds the offsets of the frames of the last search window (and of the
+// lead-in before it), and the levels of all it has measured.
 type mp3Planner struct {
 	ctx  context.Context
 	m    *mp3File
 	s    *mp3Scan
 	o    PlanOptions
 	ring frameRing
+	h    histogram
 }
 
 // planMP3 cuts the MP3 file m between frames.
@@ -290,21 +362,29 @@ func planMP3(ctx context.Context, m *mp3File, o PlanOptions) ([]Piece, error) {
 	if o.MaxDuration > 0 {
 		maxF = durSamples(o.MaxDuration, rate) / spf
 	}
-	searchF := (durSamples(o.SearchWindow, rate) + spf - 1) / spf
-	overlapF := (durSamples(o.Overlap, rate) + spf - 1) / spf
-	keep := searchF + overlapF + 2*maxPreRoll + 8
+	frames := func(d time.Duration) int64 { return (durSamples(d, rate) + spf - 1) / spf }
+	searchF, overlapF, leadF := frames(o.SearchWindow), frames(o.Overlap), frames(floorLeadIn)
+	keep := searchF + overlapF + leadF + 2*maxPreRoll + 8
+	// Excerpts for the floor, spread over the frames by their count as
+	// the first frame's size makes it; where ffmpeg decodes, the first
+	// alone.
+	excerptF, every := frames(floorExcerpt), int64(math.MaxInt64)
+	if m.goDecodes() && m.first.length > 0 {
+		every = max((m.end-m.audio)/int64(m.first.length)/floorExcerpts, excerptF)
+	}
 
 	var pieces []Piece
 	var start, startOff, pre int64 // the current piece's first frame, its offset, its pre-roll
-	silence := false
+	var before pause
 	add := func(end int64) {
 		st := m.frameTime(start)
 		size := p.ring.end(end-1) - startOff
 		pc := Piece{
 			Index: len(pieces), Start: st, End: m.frameTime(end), PreRoll: m.frameTime(start+pre) - st,
-			Offset:  st - samplesDuration(m.delay, m.first.rate),
-			Silence: silence, Size: size, Format: MP3, Open: section(m.r, nil, startOff, size),
+			Offset: st - samplesDuration(m.delay, m.first.rate),
+			Size:   size, Format: MP3, Open: section(m.r, nil, startOff, size),
 		}
+		before.set(&pc)
 		if n := len(pieces); n > 0 {
 			pc.Overlap = pieces[n-1].End - st
 		}
@@ -326,23 +406,28 @@ func planMP3(ctx context.Context, m *mp3File, o PlanOptions) ([]Piece, error) {
 		if i == 0 {
 			startOff = off
 		}
+		if i+1 == excerptF || (i+1)%every == 0 {
+			if err := p.measure(i+1-excerptF, i+1); err != nil {
+				return nil, err
+			}
+		}
 		for pos-startOff > o.MaxBytes || i+1-start > maxF {
 			limit := i // the piece can hold [start, limit)
 			if limit-start < 4 {
 				return nil, fmt.Errorf("audio: %w: MaxBytes %d holds under 4 MP3 frames", ErrCannotSplit, o.MaxBytes)
 			}
 			from := max(limit-searchF, start+(limit-start)/2)
-			cut, found, err := p.cut(from, limit)
+			cut, pa, err := p.cut(start, from, limit)
 			if err != nil {
 				return nil, err
 			}
 			next := cut
-			if !found {
+			if !pa.found {
 				cut, next = limit, limit-min(overlapF, (limit-start)/4)
 			}
 			add(cut)
 			pre = min(p.preRoll(next), (limit-start)/4)
-			start, silence = next-pre, found
+			start, before = next-pre, pa
 			startOff = p.ring.off(start)
 		}
 		p.ring.trim(i + 1 - keep)
@@ -378,35 +463,62 @@ func (p *mp3Planner) preRoll(a int64) int64 {
 	return max(n, 0)
 }
 
-// cut decodes frames [from, limit) and returns the frame at which to cut,
-// in their best pause; found is false if they have none or cannot be
-// decoded (MPEG-2.5 without ffmpeg).
-func (p *mp3Planner) cut(from, limit int64) (cut int64, found bool, err error) {
+// cut decodes frames [from, limit) of a piece that starts at frame start
+// and returns the frame at which to cut, in their best pause, and how it
+// judged it; pa.found is false if they have none or cannot be decoded
+// (MPEG-2.5 without ffmpeg). Where less than floorLeadIn will have been
+// measured, the frames before from (back to start) make up the
+// difference, measured only.
+func (p *mp3Planner) cut(start, from, limit int64) (cut int64, pa pause, err error) {
+	spf := p.m.spf()
+	lead := min((leadIn(&p.h, (limit-from)*spf, int64(p.m.first.rate))+spf-1)/spf, from-start, from-p.ring.lo)
+	d, err := p.decode(from-lead, limit)
+	if d == nil || err != nil {
+		return 0, pause{}, err
+	}
+	defer d.Close()
+	pa, err = bestPause(d, p.o.MinSilence, lead*spf, &p.h)
+	if err != nil {
+		return 0, pause{}, fmt.Errorf("audio: plan: %w", err)
+	}
+	return from - lead + (pa.at+spf/2)/spf, pa, nil
+}
+
+// measure adds the levels of frames [from, to) to the planner's.
+func (p *mp3Planner) measure(from, to int64) error {
+	d, err := p.decode(from, to)
+	if d == nil || err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := measure(d, &p.h); err != nil {
+		return fmt.Errorf("audio: plan: %w", err)
+	}
+	return nil
+}
+
+// decode returns a decoder of frames [from, limit), which decodes the
+// frames before from that it needs (see preRoll) without returning them;
+// nil where they cannot be decoded (MPEG-2.5 without ffmpeg).
+func (p *mp3Planner) decode(from, limit int64) (Decoder, error) {
 	early := min(p.preRoll(from)+2, from-p.ring.lo)
 	off, n, spf := p.ring.off(from-early), limit-from+early, p.m.spf()
-	var d Decoder
 	if p.m.goDecodes() {
-		d = newMP3Decoder(p.m, off, n, early, 1)
-	} else {
-		feed := &mp3Feeder{s: p.m.scan(32 << 10), pos: off, left: n}
-		fd, err := startFFmpeg(p.ctx, MP3, "pipe:0", feed, "mp3", p.m.first.rate)
-		if errors.Is(err, ErrNeedsFFmpeg) {
-			return 0, false, nil
-		}
-		if err != nil {
-			return 0, false, err
-		}
-		defer fd.Close()
-		if err := discard(fd, early*spf); err != nil {
-			return 0, false, err
-		}
-		d = fd
+		return newMP3Decoder(p.m, off, n, early, 1), nil
 	}
-	at, found, err := bestPause(d, p.o.MinSilence)
+	feed := &mp3Feeder{s: p.m.scan(32 << 10), pos: off, left: n}
+	fd, err := startFFmpeg(p.ctx, MP3, "pipe:0", feed, "mp3", p.m.first.rate)
+	if errors.Is(err, ErrNeedsFFmpeg) {
+		return nil, nil
+	}
 	if err != nil {
-		return 0, false, fmt.Errorf("audio: plan: %w", err)
+		return nil, err
 	}
-	return from + (at+spf/2)/spf, found, nil
+	if err := discard(fd, early*spf); err != nil {
+		fd.Close()
+		return nil, err
+	}
+	return fd, nil
 }
 
 // discard reads and drops n samples from d.

@@ -92,7 +92,16 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 	margin := flacMargin
 	var pieces []Piece
 	var start int64
-	silence := false
+	var before pause
+	var h histogram // of all decoded
+	decode := func(from, to int64) (Decoder, error) {
+		return startFFmpeg(ctx, FLAC, path, nil, "", rate, "-ss", seconds(from, rate), "-t", seconds(to-from, rate))
+	}
+	if n := min(maxN, int64(float64(o.MaxBytes)*margin/perSample)); n < total {
+		if err := sampleFloor(total, rate, floorFFmpegExcerpts, &h, decode); err != nil {
+			return nil, err
+		}
+	}
 	for start < total {
 		if err := ctx.Err(); err != nil {
 			return pieces, err
@@ -101,12 +110,10 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 		if n < rate {
 			return pieces, fmt.Errorf("audio: %w: MaxBytes %d holds under a second of 16 kHz FLAC", ErrCannotSplit, o.MaxBytes)
 		}
-		cut, next, found := total, total, false
+		cut, next, pa := total, total, pause{}
 		if limit := start + n; limit < total {
 			var err error
-			cut, next, found, err = cutBefore(start, limit, rate, o, func(from, to int64) (Decoder, error) {
-				return startFFmpeg(ctx, FLAC, path, nil, "", rate, "-ss", seconds(from, rate), "-t", seconds(to-from, rate))
-			})
+			cut, next, pa, err = cutBefore(start, limit, rate, o, &h, decode)
 			if err != nil {
 				return pieces, err
 			}
@@ -128,14 +135,15 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 		}
 		p := Piece{
 			Index: len(pieces), Start: samplesDuration(start, rate), End: samplesDuration(cut, rate),
-			Silence: silence, Size: st.Size(), Format: FLAC, Open: openFile(piece), temp: piece,
+			Size: st.Size(), Format: FLAC, Open: openFile(piece), temp: piece,
 		}
+		before.set(&p)
 		p.Offset = p.Start
 		if k := len(pieces); k > 0 {
 			p.Overlap = pieces[k-1].End - p.Start
 		}
 		pieces = append(pieces, p)
-		start, silence = next, found
+		start, before = next, pa
 	}
 	return pieces, nil
 }
