@@ -16,13 +16,23 @@ import (
 )
 
 // newRequest builds the POST of form to endpoint ("/audio/transcriptions"),
-// with the URL and the headers (auth among them) the server expects.
+// with the URL and the headers (auth among them) the server expects: its
+// provider's URL shape (Azure's deployment path and api-version) and auth
+// header (Azure's api-key, else Authorization: Bearer).
 func (c *Client) newRequest(ctx context.Context, endpoint string, form *multipart.Form) (*http.Request, error) {
-	req, err := form.NewRequest(ctx, http.MethodPost, c.baseURL+endpoint)
+	u, err := c.prov.requestURL(c.baseURL, endpoint, form)
+	if err != nil {
+		return nil, permanent{err}
+	}
+	req, err := form.NewRequest(ctx, http.MethodPost, u)
 	if err != nil {
 		return nil, fmt.Errorf("transcribe: %w", err)
 	}
-	if c.apiKey != "" {
+	switch {
+	case c.apiKey == "":
+	case c.prov.auth == authAPIKey:
+		req.Header.Set("Api-Key", c.apiKey)
+	default:
 		req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	}
 	if c.org != "" {

@@ -23,9 +23,18 @@
 // parallel and their transcripts stitched back into one, timestamps and
 // all (see SplitOptions and Transcription.Pieces).
 //
+// Providers are options, not forks: Azure, Groq and SelfHosted choose
+// one (its URL shape, auth header, limits and formats), WithBaseURL
+// recognises known hosts, and NewClient with no options reads the
+// environment as the official SDKs do (OPENAI_API_KEY, OPENAI_BASE_URL,
+// AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY, OPENAI_API_VERSION,
+// GROQ_API_KEY; see NewClient). A response format a server lacks (srt,
+// vtt or text) is asked for as verbose_json or json and rendered locally,
+// in the layout OpenAI returns.
+//
 // Most callers want TranscribeFile:
 //
-//	c, err := transcribe.NewClient() // OPENAI_API_KEY, OPENAI_BASE_URL
+//	c, err := transcribe.NewClient() // OPENAI_API_KEY, OPENAI_BASE_URL, …
 //	t, err := c.TranscribeFile(ctx, "talk.mp3", transcribe.Request{Language: "en"})
 //	fmt.Println(t.Text)
 package transcribe
@@ -37,11 +46,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/multipart"
 	"github.com/steno-go/steno/ratelimit"
 )
@@ -60,15 +68,22 @@ const (
 	// minutes unasked.
 	DefaultMaxRetryWait = time.Minute
 	// MaxBodySize is OpenAI's limit on a request body, multipart framing
-	// included: 25 MiB.
+	// included: 25 MiB. Other providers have their own (see
+	// Provider.MaxBodyBytes).
 	MaxBodySize = 25 << 20
 )
+
+// ErrNoAPIKey is matched, with errors.Is, by NewClient's error when the
+// provider needs an API key and none is set; the error names the
+// environment variable that would give it.
+var ErrNoAPIKey = errors.New("no API key")
 
 // Client sends transcription and translation requests. It is safe for
 // concurrent use; make one and share it.
 type Client struct {
-	baseURL      string
+	baseURL      string // the provider's base URL (Azure: its endpoint), without a final "/"
 	apiKey       string
+	prov         provider // see provider.go
 	org, project string
 	http         *http.Client
 	log          *slog.Logger
@@ -79,21 +94,32 @@ type Client struct {
 	tempDir      string
 	limiter      *ratelimit.Limiter
 	split        SplitOptions
+
+	// What the options said, for resolveProvider.
+	chosen   *provider // Azure, Groq, SelfHosted
+	endpoint string    // the base of Azure and SelfHosted
+	keySet   bool      // WithAPIKey was given
+	maxBody  *int64    // WithMaxBodyBytes
 }
 
 // An Option configures a Client. Options that can be given a wrong value
 // make NewClient return an error.
 type Option func(*Client) error
 
-// WithAPIKey sets the API key, sent as "Authorization: Bearer <key>". The
-// default is $OPENAI_API_KEY. The key never appears in errors or logs.
+// WithAPIKey sets the API key, sent as the provider takes it
+// ("Authorization: Bearer <key>", or Azure's api-key header). The default
+// is the provider's environment variable (see NewClient). The key never
+// appears in errors or logs.
 func WithAPIKey(key string) Option {
-	return func(c *Client) error { c.apiKey = key; return nil }
+	return func(c *Client) error { c.apiKey, c.keySet = key, true; return nil }
 }
 
 // WithBaseURL sets the API's base URL, up to and including /v1, e.g.
-// "https://api.groq.com/openai/v1" or "http://localhost:8000/v1". The default
-// is $OPENAI_BASE_URL, else DefaultBaseURL.
+// "http://localhost:8000/v1". Its host chooses the provider: api.openai.com
+// is OpenAI, api.groq.com is Groq (as with Groq), and an Azure OpenAI host
+// is refused, as Azure needs Azure; any other is an OpenAI-compatible
+// server, treated as OpenAI is. With Groq, it replaces Groq's URL (a proxy,
+// a test server). The default is $OPENAI_BASE_URL, else the provider's.
 func WithBaseURL(u string) Option {
 	return func(c *Client) error { c.baseURL = u; return nil }
 }
@@ -205,13 +231,29 @@ func WithTempDir(dir string) Option {
 }
 
 // NewClient returns a Client configured by opts, with defaults from the
-// environment (OPENAI_API_KEY, OPENAI_BASE_URL). It fails on a malformed
-// base URL, and when the base URL is OpenAI's own and no key is set; other
+// environment, read as the official SDKs read it. The provider is chosen
+// by, most specific first:
+//
+//  1. an option: Azure, Groq or SelfHosted;
+//  2. WithBaseURL, else $OPENAI_BASE_URL: its host decides (see
+//     WithBaseURL), with $OPENAI_API_KEY as the key;
+//  3. $AZURE_OPENAI_ENDPOINT: Azure OpenAI, with $AZURE_OPENAI_API_KEY and
+//     $OPENAI_API_VERSION (default DefaultAzureAPIVersion); each request's
+//     Model names the deployment;
+//  4. $OPENAI_API_KEY: OpenAI;
+//  5. $GROQ_API_KEY: Groq;
+//  6. else OpenAI.
+//
+// WithAPIKey gives the key whatever the provider; otherwise it is the
+// provider's own variable (OPENAI_API_KEY, AZURE_OPENAI_API_KEY,
+// GROQ_API_KEY; none for SelfHosted), never another provider's.
+// Client.Provider tells what was chosen.
+//
+// It fails on a malformed base URL or endpoint, on conflicting options,
+// and, matching ErrNoAPIKey, when OpenAI, Azure or Groq has no key; other
 // servers may need none.
 func NewClient(opts ...Option) (*Client, error) {
 	c := &Client{
-		apiKey:       os.Getenv("OPENAI_API_KEY"),
-		baseURL:      os.Getenv("OPENAI_BASE_URL"),
 		http:         &http.Client{},
 		log:          slog.New(slog.DiscardHandler),
 		maxAttempts:  DefaultMaxAttempts,
@@ -222,16 +264,14 @@ func NewClient(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	if c.baseURL == "" {
-		c.baseURL = DefaultBaseURL
+	if err := c.resolveProvider(os.Getenv); err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(c.baseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("transcribe: base URL %q is not an http(s) URL", sanitizeURL(c.baseURL))
-	}
-	c.baseURL = strings.TrimRight(c.baseURL, "/")
-	if c.apiKey == "" && u.Host == "api.openai.com" {
-		return nil, errors.New("transcribe: no API key: set OPENAI_API_KEY or use WithAPIKey")
+	// A provider with a lower limit than OpenAI's gets pieces smaller by
+	// the same margin for the framing (DefaultMaxPieceBytes under
+	// MaxBodySize).
+	if l := c.prov.maxBody; c.split.MaxBytes == 0 && l > 0 && l < MaxBodySize {
+		c.split.MaxBytes = max(audio.MinPieceBytes, l-(MaxBodySize-DefaultMaxPieceBytes))
 	}
 	// The key stays secret: redirects follow the policy in redirect.go,
 	// response headers and log records are redacted (secret.go).
@@ -243,7 +283,8 @@ func NewClient(opts ...Option) (*Client, error) {
 		c.retries = newRetryBudget(RetryBudget{})
 	}
 	if c.limiter == nil {
-		if c.limiter, err = ratelimit.New(ratelimit.Config{Logger: c.log}); err != nil {
+		var err error
+		if c.limiter, err = ratelimit.New(ratelimit.Config{Logger: c.log, MaxInFlight: c.prov.maxInFlight}); err != nil {
 			return nil, err
 		}
 	}
@@ -320,6 +361,8 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 	}
 	var t *Transcription
 	var attempts int
+	// Cut when the body is over the provider's limit (which may be over
+	// MaxBodySize, or none), or SplitOptions asks for it.
 	if c.needsSplit(src, size) {
 		t, attempts, err = c.sendPieces(ctx, endpoint, src, req, h)
 	} else {
@@ -333,8 +376,15 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 }
 
 // form builds the request body for src and returns it with its length.
+// The fields are req's as the provider takes them (see wireRequest): a
+// format it lacks is asked for as the one it is rendered from.
 func (c *Client) form(endpoint string, src *source, req Request) (*multipart.Form, int64, error) {
-	fields, err := req.fields(endpoint == "/audio/translations")
+	translate := endpoint == "/audio/translations"
+	req, err := c.prov.wireRequest(req, translate)
+	if err != nil {
+		return nil, 0, err
+	}
+	fields, err := req.fields(translate)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -354,9 +404,10 @@ func (c *Client) form(endpoint string, src *source, req Request) (*multipart.For
 	return form, size, nil
 }
 
-// tooLarge is the error for a body over MaxBodySize that is sent anyway.
-func tooLarge(src *source, size int64) error {
+// tooLarge is the error for a body over the server's limit that would be
+// sent anyway.
+func (c *Client) tooLarge(src *source, size int64) error {
 	return &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf(
-		"%w: %.1f MB of audio (%d bytes) makes a %d-byte request, over the API's limit of %d bytes (25 MiB)",
-		ErrFileTooLarge, float64(src.file.Size)/1e6, src.file.Size, size, MaxBodySize)}
+		"%w: %.1f MB of audio (%d bytes) makes a %d-byte request, over the server's limit of %d bytes (%.1f MiB)",
+		ErrFileTooLarge, float64(src.file.Size)/1e6, src.file.Size, size, c.prov.maxBody, float64(c.prov.maxBody)/(1<<20))}
 }

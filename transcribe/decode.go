@@ -143,10 +143,11 @@ func (c *Client) invalidResponse(resp *http.Response, body []byte, e *InvalidRes
 }
 
 // apiError is the error for resp, an error answer whose body is body: any
-// non-2xx, or a 2xx whose body is an error object.
+// non-2xx, or a 2xx whose body is an error object. The wait it asks for
+// is read as its provider sends it (see provider.retrySignal).
 func (c *Client) apiError(resp *http.Response, body []byte) *APIError {
-	wait, _ := ratehdr.RetryAfter(resp.Header, time.Now())
-	e := newAPIError(resp, body, wait, c.apiKey)
+	e := newAPIError(resp, body, 0, c.apiKey)
+	e.RetryAfter, _ = c.prov.retrySignal(resp.Header, e.Message, time.Now())
 	if v, set := ratehdr.ShouldRetry(resp.Header); set {
 		e.shouldRetry = &v
 	}
@@ -306,20 +307,38 @@ func decode(body []byte, contentType string, format ResponseFormat) (*Transcript
 		return nil, invalid(errHTML)
 	}
 	switch {
-	case format == JSON, format == VerboseJSON, format == DiarizedJSON, media == "application/json", looksLikeJSON(text):
+	case format == JSON, format == VerboseJSON, format == DiarizedJSON:
 		return decodeJSON(body, text, format, invalid)
-	case format == SRT, format == VTT:
-		segs, err := parseCues(string(body))
+	case media == "application/json", looksLikeJSON(text):
+		// JSON for text, srt or vtt: asked for as such from a server
+		// that lacks the format, or sent by one that answers JSON anyway.
+		// The transcript is rendered in the format asked for (render.go).
+		t, err := decodeJSON(body, text, format, invalid)
 		if err != nil {
-			return nil, invalid(fmt.Errorf("not %s: %w", format, err))
+			return nil, err
 		}
-		texts := make([]string, len(segs))
-		for i, s := range segs {
-			texts[i] = s.Text
+		return renderLocal(t, invalid)
+	case format == SRT, format == VTT:
+		t, err := decodeCues(body, format)
+		if err != nil {
+			return nil, invalid(err)
 		}
-		return &Transcription{Format: format, Raw: body, Segments: segs, Text: strings.Join(texts, " ")}, nil
+		return t, nil
 	}
 	return &Transcription{Format: format, Raw: body, Text: string(text)}, nil
+}
+
+// decodeCues decodes body, an srt or vtt document.
+func decodeCues(body []byte, format ResponseFormat) (*Transcription, error) {
+	segs, err := parseCues(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("not %s: %w", format, err)
+	}
+	texts := make([]string, len(segs))
+	for i, s := range segs {
+		texts[i] = s.Text
+	}
+	return &Transcription{Format: format, Raw: body, Segments: segs, Text: strings.Join(texts, " ")}, nil
 }
 
 // looksLikeJSON reports whether text, the trimmed body of a text, srt or

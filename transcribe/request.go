@@ -33,14 +33,16 @@ const (
 	GranularitySegment Granularity = "segment"
 )
 
-// DefaultModel is the model used when Request.Model is empty.
+// DefaultModel is the model used when Request.Model is empty, for OpenAI
+// (other providers have their own: see Provider).
 const DefaultModel = "whisper-1"
 
 // Request holds the parameters of one transcription or translation. The
 // zero Request asks whisper-1 for JSON. Fields left at their zero value are
 // not sent, so the server's defaults apply.
 type Request struct {
-	// Model defaults to DefaultModel.
+	// Model defaults to the provider's default model (DefaultModel for
+	// OpenAI; an Azure client without a deployment takes it from here).
 	Model string
 	// Language is the ISO-639-1 code of the audio's language, e.g. "en".
 	// Not for Translate.
@@ -71,7 +73,9 @@ type Request struct {
 	// Translate.
 	KnownSpeakerNames      []string
 	KnownSpeakerReferences []string
-	// Stream is reserved for server-sent events; true is refused for now.
+	// Stream asks for server-sent events. Transcribe, TranscribeFile and
+	// Translate refuse it (ErrStreamNotSupported): TranscribeStream and
+	// TranscribeFileStream stream, yielding events as they arrive.
 	Stream bool
 	// FileName is the name the file is sent under. The server tells formats
 	// apart by its extension, so the client makes sure it has one that
@@ -95,8 +99,10 @@ type ChunkingStrategy struct {
 	Threshold         float64
 }
 
-// ErrStreamNotSupported is returned for a Request with Stream set.
-var ErrStreamNotSupported = errors.New("transcribe: streaming responses are not supported yet")
+// ErrStreamNotSupported is returned by the calls that answer with one
+// Transcription for a Request with Stream set: TranscribeStream and
+// TranscribeFileStream are the streaming calls.
+var ErrStreamNotSupported = errors.New("transcribe: Request.Stream: use TranscribeStream or TranscribeFileStream")
 
 // field is one text field of the form, in order.
 type field struct{ name, value string }

@@ -79,10 +79,11 @@ type Piece struct {
 }
 
 // needsSplit reports whether src must be cut before it is sent: its body
-// would pass MaxBodySize, it is larger than SplitOptions.MaxBytes, or
-// longer than SplitOptions.MaxDuration.
+// would pass the server's limit (MaxBodySize for OpenAI; see Provider), it
+// is larger than SplitOptions.MaxBytes, or longer than
+// SplitOptions.MaxDuration.
 func (c *Client) needsSplit(src *source, bodySize int64) bool {
-	if bodySize > MaxBodySize || (c.split.MaxBytes > 0 && src.file.Size > c.split.MaxBytes) {
+	if c.overLimit(bodySize) || (c.split.MaxBytes > 0 && src.file.Size > c.split.MaxBytes) {
 		return true
 	}
 	if c.split.MaxDuration <= 0 {
@@ -208,8 +209,8 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 		if err != nil {
 			return err
 		}
-		if size > MaxBodySize {
-			return tooLarge(sub, size)
+		if c.overLimit(size) {
+			return c.tooLarge(sub, size)
 		}
 		t, n, err := c.sendForm(ctx, endpoint, sub.name, form, r.format(), cost(r.model(), sub.seconds()), h)
 		attempts[i] = n

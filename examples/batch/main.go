@@ -19,8 +19,13 @@
 // OUT/<D's name>/<path under D> with the format's extension, so
 // "batch recordings/" writes transcripts/recordings/sub/a.txt.
 //
-// It reads OPENAI_API_KEY (needed for OpenAI's own API, unless -simulate) and
-// OPENAI_BASE_URL (default https://api.openai.com/v1).
+// It reads the environment as the official SDKs do, and names the provider
+// it uses on its first line: OPENAI_API_KEY (needed for OpenAI's own API,
+// unless -simulate) and OPENAI_BASE_URL (default https://api.openai.com/v1);
+// AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_API_KEY for Azure OpenAI, with
+// OPENAI_API_VERSION (default 2024-10-21) and -model naming the deployment;
+// GROQ_API_KEY for Groq. OPENAI_BASE_URL comes first, then
+// AZURE_OPENAI_ENDPOINT, OPENAI_API_KEY and GROQ_API_KEY.
 //
 // Files over the API's 25 MB are cut at silences, their pieces sent in
 // parallel and stitched back; -cut cuts long files sooner, for speed, and
@@ -100,10 +105,14 @@ Transcribes audio files and directories (searched recursively) into -out,
 at most -concurrency at once and within the API's rate limit. A re-run
 skips what is done. Try it with no API key: batch -simulate
 
-environment:
-  OPENAI_API_KEY   the API key (not needed with -simulate, nor for servers
-                   other than OpenAI's that need none)
-  OPENAI_BASE_URL  default https://api.openai.com/v1
+environment (the first line of output names the provider chosen):
+  OPENAI_API_KEY         the API key (not needed with -simulate, nor for
+                         servers other than OpenAI's that need none)
+  OPENAI_BASE_URL        default https://api.openai.com/v1
+  AZURE_OPENAI_ENDPOINT  Azure OpenAI (https://NAME.openai.azure.com), with
+  AZURE_OPENAI_API_KEY   its key and OPENAI_API_VERSION (default 2024-10-21);
+                         -model names the deployment
+  GROQ_API_KEY           Groq, when OPENAI_API_KEY is not set
 
 timeouts: an attempt whose upload or answer moves under 1 KiB/s for -stall
 (default 1m0s), or whose answer has not begun -first-byte after its upload
@@ -136,7 +145,7 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	var format string
 	fs.StringVar(&c.out, "out", "transcripts", "directory the transcripts go to (created if missing)")
 	fs.StringVar(&format, "format", "json", "json | text | srt | vtt | verbose_json | diarized_json (json and text are written as .txt)")
-	fs.StringVar(&c.req.Model, "model", transcribe.DefaultModel, "model")
+	fs.StringVar(&c.req.Model, "model", "", "model, or Azure's deployment (default: the provider's, whisper-1 for OpenAI)")
 	fs.StringVar(&c.req.Language, "language", "", "ISO-639-1 language of the audio, e.g. en (default: detected)")
 	fs.StringVar(&c.req.Prompt, "prompt", "", "text to guide the transcripts' style or vocabulary")
 	fs.Float64Var(&c.req.Temperature, "temperature", 0, "sampling temperature, 0 to 1")
@@ -197,7 +206,7 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	if c.out == "" {
 		problems = append(problems, "-out: want a directory")
 	}
-	if _, ok := transcribe.DefaultPricePerMinute[c.req.Model]; c.maxCost > 0 && !ok {
+	if _, ok := transcribe.DefaultPricePerMinute[c.req.Model]; c.maxCost > 0 && c.req.Model != "" && !ok {
 		problems = append(problems, fmt.Sprintf("-max-cost: no price known for model %q, so no cost can be estimated", c.req.Model))
 	}
 	if len(c.paths) == 0 && !c.simulate {
@@ -239,12 +248,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	opts := []transcribe.Option{transcribe.WithLimiter(lim), transcribe.WithSplitting(cfg.split), transcribe.WithTimeouts(cfg.timeouts)}
 	jobs := walkJobs(ctx, cfg.paths, cfg.out)
+	var notes []string // said after the provider
 	if cfg.simulate {
 		srv := transcribetest.NewServer(simulatedAPI)
 		defer srv.Close()
 		opts = append(opts, transcribe.WithBaseURL(srv.BaseURL()), transcribe.WithAPIKey("sk-simulated"))
-		fmt.Fprintf(stderr, "simulated API at %s: %d requests per %v (a scaled-down minute), %v latency\n",
-			srv.BaseURL(), simulatedAPI.RateLimit.Requests, simulatedAPI.RateLimit.Window, simulatedAPI.Latency)
+		notes = append(notes, fmt.Sprintf("simulated API at %s: %d requests per %v (a scaled-down minute), %v latency",
+			srv.BaseURL(), simulatedAPI.RateLimit.Requests, simulatedAPI.RateLimit.Window, simulatedAPI.Latency))
 		if len(cfg.paths) == 0 {
 			dir, err := os.MkdirTemp("", "steno-demo-")
 			if err != nil {
@@ -258,19 +268,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return exitFailed
 			}
 			jobs = demoJobs(demo)
-			fmt.Fprintf(stderr, "no PATH given: transcribing %d generated demo clips (tones and pauses, 2 to 7 s each)\n", len(demo))
+			notes = append(notes, fmt.Sprintf("no PATH given: transcribing %d generated demo clips (tones and pauses, 2 to 7 s each)", len(demo)))
 		}
-	} else if cfg.dryRun && os.Getenv("OPENAI_API_KEY") == "" {
-		opts = append(opts, transcribe.WithAPIKey("unused-by-dry-run")) // nothing is sent
 	}
 	client, err := transcribe.NewClient(opts...)
+	if errors.Is(err, transcribe.ErrNoAPIKey) && cfg.dryRun {
+		// Nothing is sent: the provider is chosen all the same.
+		client, err = transcribe.NewClient(append(opts, transcribe.WithAPIKey("unused-by-dry-run"))...)
+	}
 	if err != nil {
-		if os.Getenv("OPENAI_API_KEY") == "" && strings.Contains(err.Error(), "no API key") {
-			fmt.Fprintln(stderr, "batch: OPENAI_API_KEY is not set: export it, or try 'batch -simulate' (no key needed)")
+		if errors.Is(err, transcribe.ErrNoAPIKey) {
+			fmt.Fprintf(stderr, "batch: %s: export it, or try 'batch -simulate' (no key needed)\n", safe(strings.TrimPrefix(err.Error(), "transcribe: ")))
 		} else {
 			fmt.Fprintln(stderr, "batch:", safe(err.Error()))
 		}
 		return exitUsage
+	}
+	p := client.Provider()
+	fmt.Fprintln(stderr, "batch: using", safe(p.String()))
+	for _, n := range notes {
+		fmt.Fprintln(stderr, n)
+	}
+	if cfg.req.Model == "" {
+		if cfg.req.Model = p.DefaultModel; cfg.req.Model == "" {
+			fmt.Fprintf(stderr, "batch: %s needs -model DEPLOYMENT, the deployment to send to\n", p.Name)
+			return exitUsage
+		}
+		if _, ok := transcribe.DefaultPricePerMinute[cfg.req.Model]; cfg.maxCost > 0 && !ok {
+			fmt.Fprintf(stderr, "batch: -max-cost: no price known for model %q, so no cost can be estimated\n", cfg.req.Model)
+			return exitUsage
+		}
 	}
 
 	var output *transcribe.OutputWriter

@@ -3,15 +3,30 @@
 //
 //	transcribe [-model m] [-language l] [-prompt p] [-format f] [-temperature t]
 //	           [-cut duration] [-shrink] [-chain] [-stall d] [-first-byte d]
-//	           [-simulate] FILE
+//	           [-stream] [-simulate] FILE
 //
-// It reads OPENAI_API_KEY and OPENAI_BASE_URL. With -simulate it runs
+// It reads the environment as the official SDKs do, and says on its first
+// line which provider it uses:
+//
+//	OPENAI_API_KEY, OPENAI_BASE_URL             OpenAI, or the server at the base URL
+//	AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY Azure OpenAI; -model names the deployment
+//	  (OPENAI_API_VERSION, default 2024-10-21)
+//	GROQ_API_KEY                                Groq (when OPENAI_API_KEY is not set)
+//
+// OPENAI_BASE_URL comes first, then AZURE_OPENAI_ENDPOINT, OPENAI_API_KEY
+// and GROQ_API_KEY. Without -model the provider's default model is used
+// (whisper-1; Groq's whisper-large-v3-turbo). With -simulate it runs
 // against steno's built-in simulated API instead (no key, no network), and
 // with no FILE it transcribes a short demo clip it generates. Files over
 // the API's size limit are cut at silences and stitched back; -cut cuts
 // sooner, for speed. An attempt whose upload or answer stalls (under
 // 1 KiB/s for -stall, default 1m0s), or whose answer has not begun
 // -first-byte (default 10m0s) after its upload, is cancelled and retried.
+//
+// With -stream the transcript is printed as the server makes it, word by
+// word (gpt-4o-transcribe and its kin; whisper-1 does not stream, and its
+// transcript is printed whole when it is done). A file that must be cut
+// streams piece after piece, in order.
 package main
 
 import (
@@ -42,12 +57,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var req transcribe.Request
 	var format string
-	fs.StringVar(&req.Model, "model", transcribe.DefaultModel, "model")
+	fs.StringVar(&req.Model, "model", "", "model, or Azure's deployment (default: the provider's, whisper-1 for OpenAI)")
 	fs.StringVar(&req.Language, "language", "", "ISO-639-1 language of the audio, e.g. en")
 	fs.StringVar(&req.Prompt, "prompt", "", "text to guide the transcript's style")
 	fs.StringVar(&format, "format", "json", "json | text | srt | vtt | verbose_json | diarized_json")
 	fs.Float64Var(&req.Temperature, "temperature", 0, "sampling temperature, 0 to 1")
 	simulate := fs.Bool("simulate", false, "use the built-in simulated API (no key needed)")
+	stream := fs.Bool("stream", false, "print the transcript as it arrives (gpt-4o models; whisper-1 does not stream)")
 	var split transcribe.SplitOptions
 	fs.DurationVar(&split.MaxDuration, "cut", 0, "cut the audio into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut")
 	fs.BoolVar(&split.Shrink, "shrink", false, "re-encode WAV or MP3 that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
@@ -56,7 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&timeouts.Stall, "stall", transcribe.DefaultStallTimeout, "retry an attempt whose upload or answer moves under 1 KiB/s for this long (0: never)")
 	fs.DurationVar(&timeouts.FirstByte, "first-byte", transcribe.DefaultFirstByteTimeout, "retry an attempt whose answer has not begun this long after its upload (0: never; raise it for a slow self-hosted server)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: transcribe [flags] FILE\n\nenvironment: OPENAI_API_KEY, OPENAI_BASE_URL\n\nflags:")
+		fmt.Fprintln(stderr, "usage: transcribe [flags] FILE\n\nenvironment: OPENAI_API_KEY, OPENAI_BASE_URL; AZURE_OPENAI_ENDPOINT,\nAZURE_OPENAI_API_KEY, OPENAI_API_VERSION (-model names the deployment); GROQ_API_KEY\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -82,8 +98,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	opts := []transcribe.Option{transcribe.WithSplitting(split), transcribe.WithTimeouts(timeouts)}
+	var note string // said after the provider
 	if *simulate {
-		srv := transcribetest.NewServer(transcribetest.Config{})
+		cfg := transcribetest.Config{}
+		if *stream {
+			cfg.StreamDelay = 40 * time.Millisecond // words arrive as they would from the API
+		}
+		srv := transcribetest.NewServer(cfg)
 		defer srv.Close()
 		opts = append(opts, transcribe.WithBaseURL(srv.BaseURL()), transcribe.WithAPIKey("sk-simulated"))
 		if path == "" {
@@ -97,7 +118,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "transcribe:", err)
 				return 1
 			}
-			fmt.Fprintf(stderr, "simulated API at %s; transcribing a generated demo clip\n", srv.BaseURL())
+			note = fmt.Sprintf("simulated API at %s; transcribing a generated demo clip", srv.BaseURL())
 		}
 	}
 	client, err := transcribe.NewClient(opts...)
@@ -105,15 +126,80 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, safe(err.Error()))
 		return 2
 	}
+	p := client.Provider()
+	fmt.Fprintln(stderr, "transcribe: using", safe(p.String()))
+	if note != "" {
+		fmt.Fprintln(stderr, note)
+	}
+	if req.Model == "" && p.DefaultModel == "" {
+		fmt.Fprintf(stderr, "transcribe: %s needs -model DEPLOYMENT, the deployment to send to\n", p.Name)
+		return 2
+	}
+	if *stream {
+		return runStream(ctx, client, path, req, stdout, stderr)
+	}
 	t, err := client.TranscribeFile(ctx, path, req)
-	switch {
-	case errors.Is(err, transcribe.ErrQuotaExceeded):
+	if err != nil {
+		return failed(stderr, err)
+	}
+	printPieces(stderr, t)
+	printTranscript(stdout, t, req.ResponseFormat)
+	return 0
+}
+
+// failed prints err, and returns the exit status for it.
+func failed(stderr io.Writer, err error) int {
+	if errors.Is(err, transcribe.ErrQuotaExceeded) {
 		fmt.Fprintln(stderr, "transcribe: quota exhausted: the account has no credit left; check its plan and billing")
-		return 1
-	case err != nil:
+	} else {
 		fmt.Fprintln(stderr, safe(err.Error()))
+	}
+	return 1
+}
+
+// runStream prints the transcript of the file at path as it arrives: each
+// delta the moment it comes (terminal-safe on a terminal, exact into a
+// file or a pipe), then a newline. A server that does not stream sends no
+// deltas: its transcript is printed whole, as without -stream.
+func runStream(ctx context.Context, client *transcribe.Client, path string, req transcribe.Request, stdout, stderr io.Writer) int {
+	onTerminal := isTerminal(stdout)
+	printed := false
+	var done *transcribe.Transcription
+	for ev, err := range client.TranscribeFileStream(ctx, path, req) {
+		if err != nil {
+			if printed {
+				io.WriteString(stdout, "\n") // end the partial line
+			}
+			return failed(stderr, err)
+		}
+		switch ev.Type {
+		case transcribe.EventDelta:
+			d := ev.Delta
+			if onTerminal {
+				d = escapeControls(d, true)
+			}
+			io.WriteString(stdout, d)
+			printed = printed || d != ""
+		case transcribe.EventDone:
+			done = ev.Transcription
+		}
+	}
+	if done == nil { // the sequence ends with the transcript or an error
+		fmt.Fprintln(stderr, "transcribe: the stream ended without a transcript")
 		return 1
 	}
+	printPieces(stderr, done)
+	if !printed {
+		fmt.Fprintln(stderr, "(the server sent the transcript whole: it does not stream with this model)")
+		printTranscript(stdout, done, req.ResponseFormat)
+		return 0
+	}
+	io.WriteString(stdout, "\n")
+	return 0
+}
+
+// printPieces tells, on stderr, where the file was cut, if it was.
+func printPieces(stderr io.Writer, t *transcribe.Transcription) {
 	if len(t.Pieces) > 1 {
 		fmt.Fprintf(stderr, "cut into %d pieces:", len(t.Pieces))
 		for _, p := range t.Pieces[1:] {
@@ -125,6 +211,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr)
 	}
+}
+
+// printTranscript prints t, in format.
+func printTranscript(stdout io.Writer, t *transcribe.Transcription, format transcribe.ResponseFormat) {
 	// The transcript is what the server said: on a terminal, it is shown
 	// with its control characters escaped (lines and tabs kept); into a
 	// file or a pipe, it is written exactly.
@@ -132,13 +222,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if isTerminal(stdout) {
 		text, raw = escapeControls(text, true), escapeControls(raw, true)
 	}
-	switch req.ResponseFormat {
+	switch format {
 	case transcribe.JSON:
 		io.WriteString(stdout, text)
 	default:
 		io.WriteString(stdout, raw)
 	}
-	return 0
 }
 
 // isTerminal reports whether w is a terminal. Tests replace it.

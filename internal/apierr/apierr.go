@@ -149,7 +149,8 @@ func Parse(status int, header http.Header, body []byte) Fields {
 //     code null in older answers), InsufficientQuota (Azure),
 //     insufficient_credits (gateways), billing_hard_limit_reached
 //     (OpenAI's 400 when a spending limit is reached), budget_exceeded
-//     (LiteLLM's proxy budgets), or the code "402";
+//     (LiteLLM's proxy budgets), blocked_api_access (Groq's 400 once an
+//     organisation's spend limit is reached), or the code "402";
 //   - a message carrying the code insufficient_quota as a word, or OpenAI's
 //     words "exceeded your current quota", as proxies send when they pass
 //     on only the upstream error's text ({"detail":"Error code: 429 -
@@ -182,6 +183,7 @@ var quotaCodes = [...]string{
 	"insufficient_credits",       // gateways (with type insufficient_quota)
 	"billing_hard_limit_reached", // OpenAI, 400
 	"budget_exceeded",            // LiteLLM proxy budgets
+	"blocked_api_access",         // Groq, 400 once the organisation's spend limit is reached (console.groq.com/docs/spend-limits)
 }
 
 // fromObject reads the object b (which starts with '{') into the fields

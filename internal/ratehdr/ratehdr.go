@@ -21,9 +21,10 @@ const (
 	HeaderRemainingTokens   = "X-Ratelimit-Remaining-Tokens"
 	HeaderResetTokens       = "X-Ratelimit-Reset-Tokens"
 
-	HeaderRetryAfter   = "Retry-After"    // seconds (integer or decimal) or an HTTP date
-	HeaderRetryAfterMs = "Retry-After-Ms" // milliseconds, possibly fractional (Azure, newer OpenAI)
-	HeaderShouldRetry  = "X-Should-Retry" // "true" or "false": the server's own verdict
+	HeaderRetryAfter   = "Retry-After"         // seconds (integer or decimal) or an HTTP date
+	HeaderRetryAfterMs = "Retry-After-Ms"      // milliseconds, possibly fractional (Azure, newer OpenAI)
+	HeaderMSRetryAfter = "X-Ms-Retry-After-Ms" // Azure's own name for the same
+	HeaderShouldRetry  = "X-Should-Retry"      // "true" or "false": the server's own verdict
 )
 
 // maxHeaderWait bounds any wait read from a header, so that a garbled or
@@ -32,13 +33,16 @@ const (
 const maxHeaderWait = 24 * time.Hour
 
 // RetryAfter returns how long h asks the client to wait before trying
-// again: Retry-After-Ms first, then Retry-After as seconds or as an HTTP date
+// again: Retry-After-Ms (or Azure's X-Ms-Retry-After-Ms) first, then
+// Retry-After as seconds or as an HTTP date
 // (counted from now). ok is false when neither header holds a usable value.
 // The wait is never negative and never more than a day.
 func RetryAfter(h http.Header, now time.Time) (wait time.Duration, ok bool) {
-	if v := strings.TrimSpace(h.Get(HeaderRetryAfterMs)); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && !math.IsInf(ms, 0) {
-			return clampWait(ms * float64(time.Millisecond)), true
+	for _, k := range []string{HeaderRetryAfterMs, HeaderMSRetryAfter} {
+		if v := strings.TrimSpace(h.Get(k)); v != "" {
+			if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && !math.IsInf(ms, 0) {
+				return clampWait(ms * float64(time.Millisecond)), true
+			}
 		}
 	}
 	v := strings.TrimSpace(h.Get(HeaderRetryAfter))

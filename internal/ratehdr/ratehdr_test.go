@@ -2,6 +2,7 @@ package ratehdr
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,10 +26,13 @@ func TestRetryAfter(t *testing.T) {
 		{"", "soon", 0, false},
 		{"", "1e300", 24 * time.Hour, true}, // absurd: capped
 		{"NaN", "", 0, false},
+		{"ms:250", "", 250 * time.Millisecond, true}, // Azure's x-ms-retry-after-ms
 		{"-5", "", 0, false},
 	} {
 		h := http.Header{}
-		if tc.ms != "" {
+		if ms, ok := strings.CutPrefix(tc.ms, "ms:"); ok {
+			h.Set(HeaderMSRetryAfter, ms)
+		} else if tc.ms != "" {
 			h.Set(HeaderRetryAfterMs, tc.ms)
 		}
 		if tc.s != "" {

@@ -151,8 +151,6 @@ func TestValidation(t *testing.T) {
 			status: 400, typ: "invalid_request_error", param: "include", code: "unsupported_value", message: "logprobs are only returned…"},
 		{name: "logprobs with text", fields: []string{"model", "gpt-4o-transcribe", "response_format", "text", "include[]", "logprobs"}, filename: "a.wav", file: wav,
 			status: 400, typ: "invalid_request_error", param: "include", code: "unsupported_value", message: "logprobs are only returned…"},
-		{name: "stream", fields: []string{"model", "gpt-4o-transcribe", "stream", "true"}, filename: "a.wav", file: wav,
-			status: 400, typ: "invalid_request_error", param: "stream", code: "unsupported_value", message: "transcribetest does not simulate streaming…"},
 		{name: "prompt with diarize", fields: []string{"model", "gpt-4o-transcribe-diarize", "prompt", "hi"}, filename: "a.wav", file: wav,
 			status: 400, typ: "invalid_request_error", param: "prompt", code: "unsupported_value", message: "prompt is not supported…"},
 		{name: "empty file", fields: []string{"model", "whisper-1"}, filename: "a.wav", file: []byte{},

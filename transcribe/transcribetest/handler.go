@@ -56,12 +56,31 @@ type Config struct {
 	// stops waiting.
 	Latency time.Duration
 
+	// StreamDelay is the pause before each event of a streamed answer
+	// (stream=true with a model that streams; see stream.go), so that a
+	// client sees the words arrive one by one; a cancelled request stops
+	// the stream.
+	StreamDelay time.Duration
+
 	// Transcriber makes the transcripts; nil means DefaultTranscriber.
 	Transcriber TranscribeFunc
 
 	// MaxBodyBytes is the largest request body accepted, multipart framing
-	// included; 0 means OpenAI's 26214400 (25 MiB).
+	// included; 0 means the provider's: OpenAI's and Azure's 26214400
+	// (25 MiB), Groq's 25,000,000, none for SelfHosted.
 	MaxBodyBytes int64
+
+	// Provider is the service the fake mimics: OpenAI (the zero value),
+	// Azure, Groq or SelfHosted (see Provider for their URLs, headers and
+	// error bodies).
+	Provider Provider
+	// Deployment, for Azure, is the one deployment served (others are
+	// 404 DeploymentNotFound); empty: any.
+	Deployment string
+	// ResponseFormats, if not nil, narrows the response formats served to
+	// these (e.g. vLLM's "json", "text", "verbose_json"); the others are
+	// refused with the provider's error.
+	ResponseFormats []string
 }
 
 // Fault is a failure the fake can inject in place of a response.
@@ -181,10 +200,15 @@ type Handler struct {
 // NewHandler returns a fake configured by cfg.
 func NewHandler(cfg Config) *Handler {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+		cfg.MaxBodyBytes = cfg.Provider.defaultMaxBody()
 	}
+	requestsWindow := cfg.RateLimit.Window // Groq counts requests per day
 	if cfg.RateLimit.Window <= 0 {
 		cfg.RateLimit.Window = time.Minute
+		requestsWindow = time.Minute
+		if cfg.Provider == Groq {
+			requestsWindow = 24 * time.Hour
+		}
 	}
 	if cfg.RateLimit.AudioWindow <= 0 {
 		cfg.RateLimit.AudioWindow = time.Hour
@@ -205,7 +229,7 @@ func NewHandler(cfg Config) *Handler {
 	}
 	rl := cfg.RateLimit
 	if rl.Requests > 0 {
-		h.requests = newBudget(rl.Shape, rl.Requests, rl.Window, rl.Slices)
+		h.requests = newBudget(rl.Shape, rl.Requests, requestsWindow, rl.Slices)
 	}
 	if rl.Tokens > 0 {
 		h.tokens = newBudget(rl.Shape, rl.Tokens, rl.Window, rl.Slices)
@@ -262,6 +286,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = countingBody{r.Body, &h.received}
 	res, fault := h.serve(w, r, arrival)
+	res = h.dress(res, w.Header()) // the provider's error bodies and headers
 	if h.cfg.Latency > 0 {
 		sleep(r.Context(), h.cfg.Latency)
 	}
@@ -272,9 +297,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	hdr := w.Header()
-	if res.status != http.StatusBadGateway {
+	if res.status != http.StatusBadGateway && (h.cfg.Provider == OpenAI || h.cfg.Provider == Azure) {
 		hdr.Set("openai-version", "2020-10-01")
 		hdr.Set("openai-processing-ms", strconv.FormatInt(time.Since(arrival).Milliseconds(), 10))
+	}
+	if res.contentType == eventStream {
+		recorded = true // by writeEvents
+		h.writeEvents(w, r, res, arrival, fault == FaultTruncatedBody)
+		return
 	}
 	hdr.Set("Content-Type", res.contentType)
 	hdr.Set("Content-Length", strconv.Itoa(len(res.body)))
@@ -322,10 +352,9 @@ var tasks = map[string]string{
 // serve runs the checks in order and returns the response; headers other
 // than the body's go on w.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Time) (result, Fault) {
-	task, ok := tasks[r.URL.Path]
-	if !ok {
-		return errorResult(&Error{Status: http.StatusNotFound, Type: invalidRequest,
-			Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)}), FaultNone
+	task, e := h.route(r) // the provider's URL shape
+	if e != nil {
+		return errorResult(e), FaultNone
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -364,8 +393,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Tim
 	return res, FaultNone
 }
 
-// authorize checks the bearer token.
+// authorize checks the bearer token, or the provider's key.
 func (h *Handler) authorize(r *http.Request) *Error {
+	if h.cfg.Provider != OpenAI {
+		return h.authorizeProvider(r)
+	}
 	auth := r.Header.Get("Authorization")
 	const prefix = "Bearer "
 	key := ""
@@ -434,16 +466,16 @@ func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fau
 			wait, limit = max(wait, b.wait(now, 1)), int(b.limit)
 		}
 		setRetryAfter(hdr, wait)
-		return rateLimited("requests", limit, limit, 1, wait)
+		return h.rateLimited(r, "requests", limit, limit, 1, wait)
 	}
 	if q := h.cfg.QuotaRequests; q > 0 && h.quotaUsed >= q {
-		return errQuota
+		return h.quotaError()
 	}
 	h.stats.Sent = append(h.stats.Sent, arrival)
 	if b := h.requests; b != nil {
 		if wait := b.wait(now, 1); wait > 0 {
 			setRetryAfter(hdr, wait)
-			return rateLimited("requests", int(b.limit), int(b.limit)-b.remaining(), 1, wait)
+			return h.rateLimited(r, "requests", int(b.limit), int(b.limit)-b.remaining(), 1, wait)
 		}
 	}
 	cost := float64(max(0, (r.ContentLength+999)/1000))
@@ -453,7 +485,7 @@ func (h *Handler) admit(hdr http.Header, r *http.Request, arrival time.Time, fau
 		}
 		if wait := b.wait(now, cost); wait > 0 {
 			setRetryAfter(hdr, wait)
-			return rateLimited("tokens", int(b.limit), int(b.limit)-b.remaining(), int(cost), wait)
+			return h.rateLimited(r, "tokens", int(b.limit), int(b.limit)-b.remaining(), int(cost), wait)
 		}
 		b.spend(now, cost)
 	}

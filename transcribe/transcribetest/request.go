@@ -51,7 +51,7 @@ func (h *Handler) parse(r *http.Request, task string) (a *Audio, cleanup func(),
 	if r.ContentLength < 0 || slices.Contains(r.TransferEncoding, "chunked") {
 		return nil, cleanup, badRequest("", "", "Chunked transfer encoding is not supported; send a Content-Length.")
 	}
-	if limit := h.cfg.MaxBodyBytes; r.ContentLength > limit {
+	if limit := h.cfg.MaxBodyBytes; limit > 0 && r.ContentLength > limit {
 		n, _ := io.CopyN(io.Discard, r.Body, limit+1)
 		return nil, cleanup, &Error{Status: http.StatusRequestEntityTooLarge, Type: "server_error",
 			Message: fmt.Sprintf("Maximum content size limit (%d) exceeded (%d bytes read)", limit, n)}
@@ -112,41 +112,38 @@ func (h *Handler) parse(r *http.Request, task string) (a *Audio, cleanup func(),
 		}
 		return ""
 	}
-	a.Model, a.Language, a.Prompt = field("model"), field("language"), field("prompt")
+	a.Model, a.Language, a.Prompt = h.requestModel(r, field("model")), field("language"), field("prompt")
 	a.ResponseFormat = cmp.Or(field("response_format"), "json")
 	a.TimestampGranularities = slices.Concat(a.Fields["timestamp_granularities[]"], a.Fields["timestamp_granularities"])
 	a.Include = slices.Concat(a.Fields["include[]"], a.Fields["include"])
 	if file != nil {
 		a.File = file
 	}
-	if e := validate(a, file != nil); e != nil {
+	if e := h.validate(a, file != nil); e != nil {
 		return nil, cleanup, e
 	}
 	return a, cleanup, nil
 }
 
-// validate applies OpenAI's rules to the fields, then looks at the file.
-func validate(a *Audio, haveFile bool) *Error {
+// validate applies OpenAI's rules (and the provider's, where they differ)
+// to the fields, then looks at the file.
+func (h *Handler) validate(a *Audio, haveFile bool) *Error {
 	if a.Model == "" {
 		return badRequest("model", "", "you must provide a model parameter")
 	}
 	if !haveFile {
 		return badRequest("file", "missing_required_parameter", "Missing required parameter: 'file'.")
 	}
-	supported, ok := models[a.Model]
-	if !ok {
-		return &Error{Status: http.StatusNotFound, Type: invalidRequest, Code: "model_not_found",
-			Message: fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", a.Model)}
-	}
-	if a.Task == "translate" && a.Model != "whisper-1" {
-		return badRequest("model", "unsupported_value", "Model '%s' does not support translations. Use 'whisper-1' instead.", a.Model)
+	supported, e := h.modelFormats(a) // the provider's models
+	if e != nil {
+		return e
 	}
 	f := a.ResponseFormat
-	if !slices.Contains(responseFormats, f) {
-		return badRequest("response_format", "invalid_value", "Invalid value: '%s'. Supported values are: %s.", f, quoteList(responseFormats, "and"))
-	}
 	if !slices.Contains(supported, f) {
-		return badRequest("response_format", "unsupported_value", "response_format '%s' is not compatible with model '%s'. Use %s instead.", f, a.Model, quoteList(supported, "or"))
+		return h.formatRefused(a, supported)
+	}
+	if e := h.checkPrompt(a); e != nil {
+		return e
 	}
 	for _, g := range a.TimestampGranularities {
 		if g != "word" && g != "segment" {
@@ -175,9 +172,6 @@ func validate(a *Audio, haveFile bool) *Error {
 		if f != "json" || !slices.Contains(logprobsModels, a.Model) {
 			return badRequest("include", "unsupported_value", "logprobs are only returned with response_format 'json' and models %s.", quoteList(logprobsModels, "and"))
 		}
-	}
-	if v := a.Fields["stream"]; len(v) > 0 && strings.EqualFold(v[0], "true") && a.Model != "whisper-1" {
-		return badRequest("stream", "unsupported_value", "transcribetest does not simulate streaming responses; send stream=false.")
 	}
 	if a.Model == diarize && a.Prompt != "" {
 		return badRequest("prompt", "unsupported_value", "prompt is not supported with model '%s'.", a.Model)

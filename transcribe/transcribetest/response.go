@@ -48,6 +48,9 @@ func (h *Handler) transcribeAndRender(ctx context.Context, a *Audio) result {
 		return errorResult(badRequest("file", "invalid_value",
 			"audio duration %.2f seconds is longer than %g seconds which is the maximum for this model", t.Duration, limit))
 	}
+	if streams(a) {
+		return streamResult(a, normalize(a, t))
+	}
 	return render(a, normalize(a, t))
 }
 
@@ -186,11 +189,12 @@ func jsonResult(v any) result {
 // usage returns the usage object: by duration (rounded up to whole seconds)
 // for whisper-1 and the diarize model (as the spec's examples show), by
 // tokens for the other gpt-4o models, none for translations (whose schema has
-// none). Token counts are estimates: 10 audio tokens per second, a text token
-// per 4 bytes of prompt and of transcript.
+// none) nor for models that are not OpenAI's (Groq's, a self-hosted
+// server's). Token counts are estimates: 10 audio tokens per second, a text
+// token per 4 bytes of prompt and of transcript.
 func usage(a *Audio, t *Transcript) any {
 	switch {
-	case a.Task == "translate":
+	case a.Task == "translate", models[a.Model] == nil:
 		return nil
 	case a.Model == "whisper-1" || a.Model == diarize:
 		return durationUsage{"duration", math.Ceil(t.Duration)}
