@@ -15,6 +15,29 @@ import (
 	"github.com/steno-go/steno/ratelimit"
 )
 
+// transportError is the error of an attempt at u that got no answer: ctx's
+// cause when the caller gave up, a redirect refused by the policy in
+// redirect.go as it is, a source that vanished or changed size as final,
+// anything else (a connection refused, reset or dropped; a timeout) as it
+// is, for retry.go to judge.
+func (c *Client) transportError(ctx context.Context, u string, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var refused *APIError
+	if errors.As(err, &refused) {
+		return refused
+	}
+	if errors.Is(err, multipart.ErrSizeMismatch) || errors.Is(err, os.ErrNotExist) {
+		err = permanent{err}
+	}
+	return fmt.Errorf("transcribe: POST %s: %w", sanitizeURL(u), err)
+}
+
 // newRequest builds the POST of form to endpoint ("/audio/transcriptions"),
 // with the URL and the headers (auth among them) the server expects: its
 // provider's URL shape (Azure's deployment path and api-version) and auth
@@ -82,21 +105,7 @@ func (c *Client) attempt(ctx context.Context, endpoint string, form *multipart.F
 	start := time.Now()
 	resp, err = w.do(c.http, req) // a timeout comes back as the *TimeoutError, from Do or from reading resp.Body
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		var refused *APIError
-		if errors.As(err, &refused) { // a redirect refused by the policy in redirect.go
-			return nil, refused
-		}
-		if errors.Is(err, multipart.ErrSizeMismatch) || errors.Is(err, os.ErrNotExist) {
-			err = permanent{err}
-		}
-		return nil, fmt.Errorf("transcribe: POST %s: %w", sanitizeURL(u), err)
+		return nil, c.transportError(ctx, u, err)
 	}
 	defer resp.Body.Close()
 	c.log.LogAttrs(ctx, slog.LevelDebug, "transcribe: response",

@@ -117,6 +117,9 @@ var DefaultPricePerMinute = map[string]float64{
 	"whisper-1":              0.006,
 	"gpt-4o-transcribe":      0.006,
 	"gpt-4o-mini-transcribe": 0.003,
+	// Groq: $0.111 and $0.04 an hour (second-hand, 2026).
+	"whisper-large-v3":       0.111 / 60,
+	"whisper-large-v3-turbo": 0.04 / 60,
 }
 
 // DefaultBatchConcurrency is how many jobs a batch works on at once unless
@@ -225,8 +228,8 @@ func (c *Client) BatchTranscribe(ctx context.Context, jobs iter.Seq[Job], opts B
 	}
 	b := &batch{c: c, opts: opts}
 	if opts.MaxCostUSD > 0 {
-		if _, ok := b.price(opts.Request.model()); !ok {
-			return nil, fmt.Errorf("transcribe: no price known for model %q: set BatchOptions.PricePerMinute", opts.Request.model())
+		if _, ok := b.price(b.model(opts.Request)); !ok {
+			return nil, fmt.Errorf("transcribe: no price known for model %q: set BatchOptions.PricePerMinute", b.model(opts.Request))
 		}
 	}
 	return func(yield func(BatchResult) bool) {
@@ -360,7 +363,7 @@ func (b *batch) run(ctx context.Context, j Job) (r BatchResult) {
 		return fail(StatusFailed, &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w: %v", ErrInvalidAudio, err)})
 	}
 	r.AudioSeconds = info.Duration.Seconds()
-	r.CostUSD = b.costOf(req.model(), r.AudioSeconds)
+	r.CostUSD = b.costOf(b.model(req), r.AudioSeconds)
 	if b.opts.DryRun {
 		if err := b.c.checkCut("/audio/transcriptions", src, req); err != nil {
 			return fail(StatusFailed, err)
@@ -499,11 +502,21 @@ func (b *batch) price(model string) (float64, bool) {
 	return p, ok
 }
 
-// costOf estimates what seconds of audio cost with model; 0 when its price
-// is unknown.
+// costOf estimates what seconds of audio cost with model, at least the
+// provider's minimum billed length (Groq: 10 s); 0 when its price is
+// unknown.
 func (b *batch) costOf(model string, seconds float64) float64 {
 	p, _ := b.price(model)
+	seconds = max(seconds, b.c.prov.minBilled)
 	return math.Round(p*seconds/60*1e6) / 1e6
+}
+
+// model is the model req is sent to: its own, else the provider's default.
+func (b *batch) model(req Request) string {
+	if req.Model != "" {
+		return req.Model
+	}
+	return b.c.prov.defaultModel
 }
 
 // openJob makes a source of a job, and the Input that identifies it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -617,4 +618,22 @@ func TestSelfHostedOneAtATime(t *testing.T) {
 			t.Errorf("%d in flight at most, answers %v", s.MaxInFlight, s.ByStatus)
 		}
 	})
+}
+
+// A batch on Groq prices its default model (whisper-large-v3-turbo, $0.04
+// an hour) and bills at least 10 s a request.
+func TestGroqBatchCost(t *testing.T) {
+	setEnv(t)
+	c, _, _ := providerClient(t, tt.Config{Provider: tt.Groq})
+	path := writeWAV(t, t.TempDir(), "short.wav", 3)
+	results, err := c.BatchTranscribe(context.Background(), func(yield func(transcribe.Job) bool) { yield(transcribe.Job{Path: path}) },
+		transcribe.BatchOptions{DryRun: true, MaxCostUSD: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range results {
+		if want := math.Round(10.0/60*0.04/60*1e6) / 1e6; r.Status != transcribe.StatusPlanned || r.CostUSD != want {
+			t.Fatalf("%v %v: cost $%v, want $%v (10 s of whisper-large-v3-turbo)", r.Status, r.Err, r.CostUSD, want)
+		}
+	}
 }

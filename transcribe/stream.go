@@ -14,8 +14,6 @@ import (
 	"math"
 	"mime"
 	"net/http"
-	"net/url"
-	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -399,26 +397,6 @@ func (c *Client) streamAttempt(ctx context.Context, endpoint string, form *multi
 	s := &eventStream{c: c, ctx: ctx, w: w, resp: resp, format: format, emit: emit}
 	t, err = s.read()
 	return t, true, s.delivered, err
-}
-
-// transportError is the error of an attempt whose request failed before
-// a response came, as attempt reports it.
-func (c *Client) transportError(ctx context.Context, u string, err error) error {
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var refused *APIError
-	if errors.As(err, &refused) { // a redirect refused by the policy in redirect.go
-		return refused
-	}
-	if errors.Is(err, multipart.ErrSizeMismatch) || errors.Is(err, os.ErrNotExist) {
-		err = permanent{err}
-	}
-	return fmt.Errorf("transcribe: POST %s: %w", sanitizeURL(u), err)
 }
 
 // isEventStream reports whether a response's Content-Type is
