@@ -78,6 +78,13 @@ type profile struct {
 	// (0: any): a longer one is cut to its end, which is the part a
 	// Whisper model reads.
 	maxPrompt int
+	// modelChecks: the model table (see models) describes this
+	// provider's models, so a request one of them cannot serve is refused
+	// before it is sent. Elsewhere a model of the same name may be another
+	// (speaches serves its own under "whisper-1"), and the server judges;
+	// the table's duration caps still cut the audio, which any server
+	// takes.
+	modelChecks bool
 	// retryHeaders are read, in order, for the wait a 429 or 503 asks for
 	// when retry-after-ms and retry-after are absent: milliseconds.
 	retryHeaders []string
@@ -100,7 +107,7 @@ type profile struct {
 //     by the token; every format (models refuse some: see ResponseFormat).
 var openAIProfile = profile{
 	name: "OpenAI", auth: authBearer, keyEnv: "OPENAI_API_KEY", needsKey: true,
-	maxBody: MaxBodySize, defaultModel: DefaultModel,
+	maxBody: MaxBodySize, defaultModel: DefaultModel, modelChecks: true,
 }
 
 // compatibleProfile: a server at a base URL the package does not know
@@ -127,7 +134,7 @@ var compatibleProfile = profile{
 //   - 25 MB, as OpenAI; formats as the deployment's model.
 var azureProfile = profile{
 	name: "Azure OpenAI", auth: authAPIKey, keyEnv: "AZURE_OPENAI_API_KEY", needsKey: true,
-	maxBody: MaxBodySize, defaultModel: DefaultModel,
+	maxBody: MaxBodySize, defaultModel: DefaultModel, modelChecks: true,
 	retryHeaders: []string{"X-Ms-Retry-After-Ms"},
 	retryMessage: regexp.MustCompile(`(?i)\bretry after ([0-9]+(?:\.[0-9]+)?) seconds?\b`),
 }
@@ -173,6 +180,128 @@ var selfHostedProfile = profile{
 	name: "self-hosted server", auth: authBearer,
 	formats:      []ResponseFormat{JSON, VerboseJSON},
 	defaultModel: DefaultModel,
+}
+
+// modelSpec is what the package knows of one model: what it returns and
+// takes, and how much audio one request may carry. The table below is the
+// one place that holds it; a model missing from it (another provider's,
+// a deployment's name, a self-hosted one) is sent as it is, with only the
+// provider's limits (see profile).
+type modelSpec struct {
+	// formats are the response formats the model returns; nil: every
+	// format. A format missing from it is refused before the request is
+	// sent, unless it can be rendered from one the model returns (text
+	// from json).
+	formats []ResponseFormat
+	// timestamps: segments and words with times (verbose_json and
+	// timestamp_granularities[]); without them, srt, vtt and verbose_json
+	// cannot be made.
+	timestamps bool
+	// maxDuration is the longest audio a request may carry, whatever its
+	// size; longer files are cut to it. 0: no limit known.
+	maxDuration time.Duration
+	// maxBody is the largest request body, framing included; 0: the
+	// provider's. It applies where the client's body limit is the
+	// provider's own (not set with WithMaxBodyBytes).
+	maxBody int64
+	// prompt: the model reads Request.Prompt.
+	prompt bool
+	// logprobs: the model returns logprobs (include[]=logprobs, json only).
+	logprobs bool
+	// chunking: the model takes chunking_strategy.
+	chunking bool
+	// translates: the model serves /audio/translations.
+	translates bool
+}
+
+// gpt4oMaxDuration is the longest audio gpt-4o-transcribe and
+// gpt-4o-mini-transcribe take: about 1,500 s by OpenAI's word, but users
+// report errors past about 1,400 s, and the diarize model's hard cap is
+// 1,400 s ("audio duration 1830.53 seconds is longer than 1400 seconds
+// which is the maximum for this model").
+const gpt4oMaxDuration = 1400 * time.Second
+
+// models is the model table: OpenAI's transcription models (API-NOTES,
+// 2026). Other providers' models (Groq's 25 MB and its 10 s minimum) are
+// to be added here as their limits are confirmed.
+var models = map[string]modelSpec{
+	"whisper-1": {
+		formats: []ResponseFormat{JSON, Text, SRT, VTT, VerboseJSON}, timestamps: true, maxBody: MaxBodySize, prompt: true, translates: true,
+	},
+	"gpt-4o-transcribe": {
+		formats: []ResponseFormat{JSON, Text}, maxDuration: gpt4oMaxDuration, maxBody: MaxBodySize,
+		prompt: true, logprobs: true, chunking: true,
+	},
+	"gpt-4o-mini-transcribe": {
+		formats: []ResponseFormat{JSON, Text}, maxDuration: gpt4oMaxDuration, maxBody: MaxBodySize,
+		prompt: true, logprobs: true, chunking: true,
+	},
+	"gpt-4o-mini-transcribe-2025-12-15": {
+		formats: []ResponseFormat{JSON, Text}, maxDuration: gpt4oMaxDuration, maxBody: MaxBodySize,
+		prompt: true, logprobs: true, chunking: true,
+	},
+	"gpt-4o-transcribe-diarize": {
+		formats: []ResponseFormat{JSON, Text, DiarizedJSON}, maxDuration: gpt4oMaxDuration, maxBody: MaxBodySize,
+		chunking: true,
+	},
+	"gpt-transcribe": {
+		formats: []ResponseFormat{JSON, Text}, maxBody: MaxBodySize, prompt: true,
+	},
+}
+
+// lookupModel returns what the table knows of model; ok is false for a
+// model it does not list.
+func lookupModel(model string) (m modelSpec, ok bool) {
+	m, ok = models[model]
+	return m, ok
+}
+
+// modelName returns the model a request sends, for the table: Request.Model,
+// else the provider's default.
+func (p *provider) modelName(req Request, translate bool) string {
+	if p.name == azureProfile.name && p.deployment != "" {
+		return p.deployment // the deployment's model, whatever Model says
+	}
+	if req.Model != "" {
+		return req.Model
+	}
+	if translate && p.translateModel != "" {
+		return p.translateModel
+	}
+	return p.defaultModel
+}
+
+// check returns why model, as m describes it, cannot serve req (a
+// translation when translate), saying what to change; nil if it can. f is
+// the format asked of the server.
+func (m modelSpec) check(model string, req Request, f ResponseFormat, translate bool) error {
+	if !slices.Contains([]ResponseFormat{JSON, Text, SRT, VTT, VerboseJSON, DiarizedJSON}, f) {
+		return nil // an unknown format: Request.fields says so
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("transcribe: model %s %s: %w", model, fmt.Sprintf(format, args...), ErrBadRequest)
+	}
+	switch {
+	case translate && !m.translates:
+		return bad("does not translate: use whisper-1 for translations")
+	case m.formats != nil && !slices.Contains(m.formats, f) && !(f == Text && slices.Contains(m.formats, JSON)):
+		what := "does not return " + string(f)
+		if !m.timestamps && (f == SRT || f == VTT || f == VerboseJSON) {
+			what += " (it gives no timestamps)"
+		}
+		return bad("%s: ask for %s, or use a model that returns it (whisper-1 returns %s)", what, formatList(m.formats), formatList([]ResponseFormat{JSON, Text, SRT, VTT, VerboseJSON}))
+	case len(req.TimestampGranularities) > 0 && !m.timestamps:
+		return bad("gives no timestamps: leave Request.TimestampGranularities empty, or use whisper-1")
+	case req.Prompt != "" && !m.prompt:
+		return bad("takes no prompt: leave Request.Prompt empty")
+	case slices.Contains(req.Include, "logprobs") && !m.logprobs:
+		return bad("returns no logprobs: remove \"logprobs\" from Request.Include, or use gpt-4o-transcribe or gpt-4o-mini-transcribe")
+	case slices.Contains(req.Include, "logprobs") && f != JSON:
+		return bad("returns logprobs with json only: ask for json, or remove \"logprobs\" from Request.Include")
+	case req.ChunkingStrategy != nil && !m.chunking:
+		return bad("takes no chunking strategy: leave Request.ChunkingStrategy nil")
+	}
+	return nil
 }
 
 // provider is a client's provider: its profile and where it is.
@@ -527,6 +656,16 @@ func (p *provider) wireRequest(req Request, translate bool) (Request, error) {
 		req.Model = p.defaultModel
 		if translate && p.translateModel != "" {
 			req.Model = p.translateModel
+		}
+	}
+	if name := p.modelName(req, translate); p.modelChecks && name != "" {
+		if m, ok := lookupModel(name); ok {
+			if err := m.check(name, req, req.format(), translate); err != nil {
+				return req, err
+			}
+			if f := req.format(); f == Text && m.formats != nil && !slices.Contains(m.formats, f) {
+				req.ResponseFormat = JSON // text, rendered from it (see check)
+			}
 		}
 	}
 	if f := req.format(); p.formats != nil && !slices.Contains(p.formats, f) {

@@ -70,32 +70,108 @@ func WithSplitting(o SplitOptions) Option {
 }
 
 // Piece is one of the pieces a file was cut into, so that a caller can
-// audit the cuts.
+// audit the cuts: where each lies, and how the cut before it was judged.
 type Piece struct {
 	Start, End float64 // seconds in the original audio
 	Bytes      int64
-	Silence    bool    // the cut before it fell in a silence (false for the first piece)
-	Overlap    float64 // seconds shared with the previous piece, when no silence was found
+	Silence    bool    // the cut before it fell in a pause (false for the first piece)
+	Overlap    float64 // seconds shared with the previous piece, when no pause was found
+	// Cut is how the cut before the piece was made: CutNone for the first
+	// piece, CutPause in a pause, CutHard at a limit with Overlap.
+	Cut CutKind
+	// Floor and Speech are the recording's noise floor and speech level,
+	// in dBFS, as the planner judged them at the cut before the piece;
+	// PauseLevel is the loudest 20 ms of the pause cut in (CutPause only):
+	// at most 12 dB above Floor and at least 20 dB below Speech. All are 0
+	// where nothing was measured (the first piece; a cut in audio that
+	// could not be decoded).
+	Floor, Speech, PauseLevel float32
 }
 
-// needsSplit reports whether src must be cut before it is sent: its body
-// would pass the server's limit (MaxBodySize for OpenAI; see Provider), it
-// is larger than SplitOptions.MaxBytes, or longer than
-// SplitOptions.MaxDuration.
-func (c *Client) needsSplit(src *source, bodySize int64) bool {
+// CutKind says how the cut before a Piece was made.
+type CutKind uint8
+
+// The kinds of cut.
+const (
+	CutNone  CutKind = iota // the first piece: no cut before it
+	CutPause                // in a pause near the recording's noise floor
+	CutHard                 // at a limit, where no pause was found; the pieces overlap
+)
+
+// String returns "none", "pause" or "hard".
+func (k CutKind) String() string {
+	switch k {
+	case CutNone:
+		return "none"
+	case CutPause:
+		return "pause"
+	case CutHard:
+		return "hard"
+	}
+	return fmt.Sprintf("CutKind(%d)", uint8(k))
+}
+
+// mustSplit reports whether src, sent with req (its body bodySize bytes),
+// must be cut: its body would pass the server's limit (MaxBodySize for
+// OpenAI; see Provider), it is larger than SplitOptions.MaxBytes, or longer
+// than SplitOptions.MaxDuration or than the duration cap of req's model
+// (see models).
+func (c *Client) mustSplit(src *source, bodySize int64, req Request, translate bool) bool {
+	return c.splitBelow(src, bodySize, c.modelCap(req, translate))
+}
+
+// splitBelow reports whether src must be cut for its size, or for being
+// longer than SplitOptions.MaxDuration or than capDur (0: none).
+func (c *Client) splitBelow(src *source, bodySize int64, capDur time.Duration) bool {
 	if c.overLimit(bodySize) || (c.split.MaxBytes > 0 && src.file.Size > c.split.MaxBytes) {
 		return true
 	}
-	if c.split.MaxDuration <= 0 {
+	limit := minDuration(c.split.MaxDuration, capDur)
+	if limit <= 0 {
 		return false
 	}
 	info, err := src.info()
-	return err == nil && info.Duration > c.split.MaxDuration
+	return err == nil && info.Duration > limit
 }
 
-// planOptions returns how the client cuts audio.
+// modelCap is the longest audio req's model takes in one request; 0: no
+// limit known.
+func (c *Client) modelCap(req Request, translate bool) time.Duration {
+	m, _ := lookupModel(c.prov.modelName(req, translate))
+	return m.maxDuration
+}
+
+// minDuration returns the smaller of a and b, where 0 means no limit.
+func minDuration(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// planOptions returns how the client cuts audio, whatever the model.
 func (c *Client) planOptions() audio.PlanOptions {
 	return audio.PlanOptions{MaxBytes: c.split.MaxBytes, MaxDuration: c.split.MaxDuration, Shrink: c.split.Shrink, TempDir: c.tempDir}
+}
+
+// planOptionsFor returns how the client cuts audio sent with req: to
+// whichever limit binds first, SplitOptions' or the model's (its duration
+// cap, and its body limit where the client's is the provider's own).
+func (c *Client) planOptionsFor(req Request, translate bool) audio.PlanOptions {
+	o := c.planOptions()
+	m, _ := lookupModel(c.prov.modelName(req, translate))
+	o.MaxDuration = minDuration(o.MaxDuration, m.maxDuration)
+	if m.maxBody > 0 && c.maxBody == nil {
+		// Room for the framing, as DefaultMaxPieceBytes leaves under
+		// MaxBodySize.
+		if b := m.maxBody - (MaxBodySize - DefaultMaxPieceBytes); b > 0 && (o.MaxBytes == 0 || b < o.MaxBytes) && b < DefaultMaxPieceBytes {
+			o.MaxBytes = b
+		}
+	}
+	return o
 }
 
 // cutError is the error for src, which must be cut, and cannot be: why.
@@ -114,12 +190,12 @@ func (c *Client) checkCut(endpoint string, src *source, req Request) error {
 	switch {
 	case err != nil:
 		return err
-	case !c.needsSplit(src, size):
+	case !c.mustSplit(src, size, req, endpoint == "/audio/translations"):
 		return nil
 	case req.format() == DiarizedJSON:
 		return cutError(src, errStitchDiarized)
 	}
-	if err := audio.CanPlan(src.readerAt(), src.file.Size, c.planOptions()); err != nil {
+	if err := audio.CanPlan(src.readerAt(), src.file.Size, c.planOptionsFor(req, endpoint == "/audio/translations")); err != nil {
 		return cutError(src, err)
 	}
 	return nil
@@ -152,12 +228,21 @@ func pieceKey(i int, p audio.Piece, r Request) string {
 // when not nil, the moment it arrives, and sending only the pieces kept
 // has no transcript of. With kept, a piece that fails does not cut the
 // others short: those in flight finish and are kept (they are paid for),
-// and the error is returned after them.
+// and the error is returned after them. A file that need not be cut is
+// sent whole.
 func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *source, req Request, h hooks, kept pieceStore) (*Transcription, int, error) {
+	translate := endpoint == "/audio/translations"
+	form, size, err := c.form(endpoint, src, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !c.mustSplit(src, size, req, translate) {
+		return c.sendForm(ctx, endpoint, src.name, form, req.format(), cost(req.model(), src.seconds()), h)
+	}
 	if req.format() == DiarizedJSON {
 		return nil, 0, cutError(src, errStitchDiarized)
 	}
-	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, c.planOptions())
+	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, c.planOptionsFor(req, translate))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
@@ -254,9 +339,25 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 		t.Duration = pieces[len(pieces)-1].End.Seconds()
 	}
 	for _, p := range pieces {
-		t.Pieces = append(t.Pieces, Piece{Start: p.Start.Seconds(), End: p.End.Seconds(), Bytes: p.Size, Silence: p.Silence, Overlap: p.Overlap.Seconds()})
+		t.Pieces = append(t.Pieces, newPiece(p))
 	}
 	return t, total, nil
+}
+
+// newPiece describes p, a piece of the plan.
+func newPiece(p audio.Piece) Piece {
+	out := Piece{
+		Start: p.Start.Seconds(), End: p.End.Seconds(), Bytes: p.Size, Silence: p.Silence, Overlap: p.Overlap.Seconds(),
+		Floor: p.Floor, Speech: p.Speech, PauseLevel: p.PauseLevel,
+	}
+	switch {
+	case p.Index == 0:
+	case p.Silence:
+		out.Cut = CutPause
+	default:
+		out.Cut = CutHard
+	}
+	return out
 }
 
 // eachPiece runs f for 0..n-1 at once and returns the first error. With

@@ -177,7 +177,7 @@ func (c *Client) stream(ctx context.Context, src *source, req Request, yield fun
 		return
 	}
 	var t *Transcription
-	if c.needsSplit(src, size) {
+	if c.mustSplit(src, size, req, false) {
 		t, err = c.streamPieces(ctx, endpoint, src, req, yield)
 	} else {
 		e := &emitter{yield: yield}
@@ -229,7 +229,7 @@ func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source,
 	if req.format() == DiarizedJSON {
 		return nil, cutError(src, errStitchDiarized)
 	}
-	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, c.planOptions())
+	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, c.planOptionsFor(req, false))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

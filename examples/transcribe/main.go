@@ -63,6 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&format, "format", "json", "json | text | srt | vtt | verbose_json | diarized_json")
 	fs.Float64Var(&req.Temperature, "temperature", 0, "sampling temperature, 0 to 1")
 	simulate := fs.Bool("simulate", false, "use the built-in simulated API (no key needed)")
+	verbose := fs.Bool("v", false, "verbose: print each cut of a file that is cut (where, in a pause or hard, the pause's level against the noise floor and speech)")
 	stream := fs.Bool("stream", false, "print the transcript as it arrives (gpt-4o models; whisper-1 does not stream)")
 	var split transcribe.SplitOptions
 	fs.DurationVar(&split.MaxDuration, "cut", 0, "cut the audio into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut")
@@ -136,13 +137,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *stream {
-		return runStream(ctx, client, path, req, stdout, stderr)
+		return runStream(ctx, client, path, req, stdout, stderr, *verbose)
 	}
 	t, err := client.TranscribeFile(ctx, path, req)
 	if err != nil {
 		return failed(stderr, err)
 	}
-	printPieces(stderr, t)
+	printPieces(stderr, t, *verbose)
 	printTranscript(stdout, t, req.ResponseFormat)
 	return 0
 }
@@ -161,7 +162,7 @@ func failed(stderr io.Writer, err error) int {
 // delta the moment it comes (terminal-safe on a terminal, exact into a
 // file or a pipe), then a newline. A server that does not stream sends no
 // deltas: its transcript is printed whole, as without -stream.
-func runStream(ctx context.Context, client *transcribe.Client, path string, req transcribe.Request, stdout, stderr io.Writer) int {
+func runStream(ctx context.Context, client *transcribe.Client, path string, req transcribe.Request, stdout, stderr io.Writer, verbose bool) int {
 	onTerminal := isTerminal(stdout)
 	printed := false
 	var done *transcribe.Transcription
@@ -188,7 +189,7 @@ func runStream(ctx context.Context, client *transcribe.Client, path string, req 
 		fmt.Fprintln(stderr, "transcribe: the stream ended without a transcript")
 		return 1
 	}
-	printPieces(stderr, done)
+	printPieces(stderr, done, verbose)
 	if !printed {
 		fmt.Fprintln(stderr, "(the server sent the transcript whole: it does not stream with this model)")
 		printTranscript(stdout, done, req.ResponseFormat)
@@ -198,19 +199,39 @@ func runStream(ctx context.Context, client *transcribe.Client, path string, req 
 	return 0
 }
 
-// printPieces tells, on stderr, where the file was cut, if it was.
-func printPieces(stderr io.Writer, t *transcribe.Transcription) {
-	if len(t.Pieces) > 1 {
-		fmt.Fprintf(stderr, "cut into %d pieces:", len(t.Pieces))
-		for _, p := range t.Pieces[1:] {
-			how := "in a pause"
-			if !p.Silence {
-				how = fmt.Sprintf("hard, %.1f s overlap", p.Overlap)
-			}
-			fmt.Fprintf(stderr, " %.2f s (%s);", p.Start, how)
-		}
-		fmt.Fprintln(stderr)
+// printPieces tells, on stderr, where the file was cut, if it was; with
+// verbose, each cut on a line of its own, with how the planner judged it.
+func printPieces(stderr io.Writer, t *transcribe.Transcription, verbose bool) {
+	if len(t.Pieces) <= 1 {
+		return
 	}
+	if verbose {
+		fmt.Fprintf(stderr, "cut into %d pieces:\n", len(t.Pieces))
+		for i, p := range t.Pieces {
+			fmt.Fprintf(stderr, "  piece %d: %.2f–%.2f s, %d bytes", i+1, p.Start, p.End, p.Bytes)
+			switch p.Cut {
+			case transcribe.CutPause:
+				fmt.Fprintf(stderr, "; cut before it in a pause: level %.1f dBFS, floor %.1f dBFS, speech %.1f dBFS (%.1f dB under speech)",
+					p.PauseLevel, p.Floor, p.Speech, p.Speech-p.PauseLevel)
+			case transcribe.CutHard:
+				fmt.Fprintf(stderr, "; hard cut before it, %.1f s overlap: no pause near the floor", p.Overlap)
+				if p.Floor != 0 || p.Speech != 0 {
+					fmt.Fprintf(stderr, " (%.1f dBFS; speech %.1f dBFS)", p.Floor, p.Speech)
+				}
+			}
+			fmt.Fprintln(stderr)
+		}
+		return
+	}
+	fmt.Fprintf(stderr, "cut into %d pieces:", len(t.Pieces))
+	for _, p := range t.Pieces[1:] {
+		how := "in a pause"
+		if !p.Silence {
+			how = fmt.Sprintf("hard, %.1f s overlap", p.Overlap)
+		}
+		fmt.Fprintf(stderr, " %.2f s (%s);", p.Start, how)
+	}
+	fmt.Fprintln(stderr)
 }
 
 // printTranscript prints t, in format.

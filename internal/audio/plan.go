@@ -20,6 +20,12 @@ type PlanOptions struct {
 	SearchWindow time.Duration // how far before a limit to look for silence; default 60 s
 	MinSilence   time.Duration // shortest pause to cut in; default 300 ms
 	Overlap      time.Duration // overlap of hard cuts (no silence found); default 2 s
+	// MinTail is the shortest last piece; default DefaultMinTail (5 s).
+	// Where the audio left after a cut at the limit would be shorter, the
+	// cut moves earlier, so that the tail's audio joins the piece after
+	// it instead of going alone: OpenAI refuses audio under 0.1 s, and
+	// Groq bills at least 10 s a request. It is at most half the limit.
+	MinTail time.Duration
 	// Shrink re-encodes a WAV or MP3 file that is over the limits to
 	// 16 kHz mono FLAC with ffmpeg, when it is on PATH, before cutting it
 	// (other formats always are): fewer pieces or none, at the cost of
@@ -28,6 +34,11 @@ type PlanOptions struct {
 	// TempDir is where re-encoded audio is written; "" for os.TempDir.
 	TempDir string
 }
+
+// DefaultMinTail is the default PlanOptions.MinTail: no piece at the end
+// of a cut file is shorter than 5 s (OpenAI refuses audio under 0.1 s, and
+// a piece that short is mostly the overlap of a hard cut anyway).
+const DefaultMinTail = 5 * time.Second
 
 // ErrCannotSplit is returned (wrapped) by Plan for a file that exceeds the
 // limits but cannot be cut: an unsupported encoding, or limits too small.
@@ -57,12 +68,15 @@ func (o PlanOptions) withDefaults() (PlanOptions, error) {
 	if o.Overlap == 0 {
 		o.Overlap = 2 * time.Second
 	}
+	if o.MinTail == 0 {
+		o.MinTail = DefaultMinTail
+	}
 	switch {
 	case o.MaxBytes < minPieceBytes:
 		return o, fmt.Errorf("audio: %w: MaxBytes %d is under %d", ErrCannotSplit, o.MaxBytes, minPieceBytes)
 	case o.MaxDuration != 0 && o.MaxDuration < minPieceDuration:
 		return o, fmt.Errorf("audio: %w: MaxDuration %v is under %v", ErrCannotSplit, o.MaxDuration, minPieceDuration)
-	case o.SearchWindow < 0 || o.MinSilence < 0 || o.Overlap < 0:
+	case o.SearchWindow < 0 || o.MinSilence < 0 || o.Overlap < 0 || o.MinTail < 0:
 		return o, fmt.Errorf("audio: negative PlanOptions duration")
 	}
 	return o, nil
@@ -276,6 +290,9 @@ func planWAV(ctx context.Context, r io.ReaderAt, f wavFormat, o PlanOptions) ([]
 			add(start, total, before)
 			return pieces, nil
 		}
+		if tail := min(durSamples(o.MinTail, rate), maxN/2); total-limit < tail {
+			limit = total - tail // the tail joins this piece's successor
+		}
 		cut, next, pa, err := cutBefore(start, limit, rate, o, &h, window)
 		if err != nil {
 			return nil, err
@@ -363,7 +380,7 @@ func planMP3(ctx context.Context, m *mp3File, o PlanOptions) ([]Piece, error) {
 		maxF = durSamples(o.MaxDuration, rate) / spf
 	}
 	frames := func(d time.Duration) int64 { return (durSamples(d, rate) + spf - 1) / spf }
-	searchF, overlapF, leadF := frames(o.SearchWindow), frames(o.Overlap), frames(floorLeadIn)
+	searchF, overlapF, leadF, tailF := frames(o.SearchWindow), frames(o.Overlap), frames(floorLeadIn), frames(o.MinTail)
 	keep := searchF + overlapF + leadF + 2*maxPreRoll + 8
 	// Excerpts for the floor, spread over the frames by their count as
 	// the first frame's size makes it; where ffmpeg decodes, the first
@@ -416,6 +433,7 @@ func planMP3(ctx context.Context, m *mp3File, o PlanOptions) ([]Piece, error) {
 			if limit-start < 4 {
 				return nil, fmt.Errorf("audio: %w: MaxBytes %d holds under 4 MP3 frames", ErrCannotSplit, o.MaxBytes)
 			}
+			limit = p.tailLimit(start, limit, startOff, off, tailF)
 			from := max(limit-searchF, start+(limit-start)/2)
 			cut, pa, err := p.cut(start, from, limit)
 			if err != nil {
@@ -440,6 +458,25 @@ func planMP3(ctx context.Context, m *mp3File, o PlanOptions) ([]Piece, error) {
 	}
 	add(i)
 	return pieces, nil
+}
+
+// tailLimit returns where a piece of frames [start, limit), the first at
+// offset startOff, frame limit at offset off, may end so that what
+// follows it is at least tailF frames (at most half the piece): limit, or
+// earlier when the frames left in the file are fewer. The frames left are
+// estimated from the bytes left at the piece's average frame size, as the
+// walk has not reached them: exact for constant bitrate, near it for
+// variable.
+func (p *mp3Planner) tailLimit(start, limit, startOff, off, tailF int64) int64 {
+	tailF = min(tailF, (limit-start)/2)
+	if tailF <= 0 || off <= startOff {
+		return limit
+	}
+	left := float64(p.m.end-off) / (float64(off-startOff) / float64(limit-start)) // frames from limit on
+	if short := tailF - int64(math.Round(left)); short > 0 {
+		return max(limit-short, start+(limit-start)/2)
+	}
+	return limit
 }
 
 // preRoll returns how many frames before frame a a decoder needs to

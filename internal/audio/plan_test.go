@@ -169,10 +169,14 @@ func TestPlanWAVNoSilence(t *testing.T) {
 		checkTiling(t, pieces, o, 100*time.Second)
 		checkWAVPieces(t, wav, pieces)
 		for _, p := range pieces[1:] {
-			if p.Silence || p.Overlap != 1500*time.Millisecond || p.Index < len(pieces)-1 && p.Size != (300<<10)-(300<<10-44)%2 {
+			// Every piece is full but the last and, where the tail would
+			// be under MinTail, the one before it.
+			if p.Silence || p.Overlap != 1500*time.Millisecond || p.Index < len(pieces)-2 && p.Size != (300<<10)-(300<<10-44)%2 {
 				t.Errorf("%s: piece %d: silence %v, overlap %v, %d bytes", name, p.Index, p.Silence, p.Overlap, p.Size)
 			}
 		}
+		// MinTail is at most half a piece: 4.8 s of 9.6.
+		checkTail(t, pieces, min(DefaultMinTail, (pieces[0].End-pieces[0].Start)/2), time.Millisecond)
 	}
 }
 
@@ -186,10 +190,13 @@ func TestPlanWAVAllSilence(t *testing.T) {
 	checkTiling(t, pieces, o, 100*time.Second)
 	checkWAVPieces(t, wav, pieces)
 	for _, p := range pieces[:len(pieces)-1] {
-		if p.End-p.Start != 10*time.Second-240*time.Millisecond || !pieces[p.Index+1].Silence {
+		// The piece before the last ends earlier where the tail would be
+		// under MinTail.
+		if p.End-p.Start != 10*time.Second-240*time.Millisecond && p.Index < len(pieces)-2 || !pieces[p.Index+1].Silence {
 			t.Errorf("piece %d: %v–%v", p.Index, p.Start, p.End)
 		}
 	}
+	checkTail(t, pieces, DefaultMinTail, 0)
 }
 
 func TestPlanWithinLimits(t *testing.T) {

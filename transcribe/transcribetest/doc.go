@@ -7,7 +7,8 @@
 // file, never held in memory), validates the fields with OpenAI's rules and
 // error bodies ({"error":{"message","type","param","code"}}), and answers in
 // every response_format (json, text, srt, vtt, verbose_json, diarized_json)
-// with the headers a client learns from: x-request-id,
+// each model returns, refusing audio longer than a model takes (1,400 s for
+// the gpt-4o models: 400 invalid_value, as OpenAI answers), with the headers a client learns from: x-request-id,
 // openai-processing-ms, x-ratelimit-* and retry-after/retry-after-ms.
 //
 // Around that it simulates what makes a real batch hard, each driven by
@@ -45,5 +46,6 @@
 //
 // The order of checks for each request is: route and method, API key,
 // faults, quota, rate limit, request framing (Content-Length, size,
-// multipart), fields, file, audio seconds, transcription.
+// multipart), fields, file, the model's duration cap, audio seconds,
+// transcription.
 package transcribetest

@@ -379,6 +379,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Tim
 	a, cleanup, e := h.parse(r, task)
 	defer cleanup()
 	var res result
+	if e == nil {
+		e = checkDuration(a)
+	}
 	if e != nil {
 		res = errorResult(e)
 	} else if refused, ok := h.chargeAudio(w.Header(), a); !ok {
