@@ -49,9 +49,10 @@ trap cleanup EXIT
 
 mkdir -p "$WORK/bin"
 go build -o "$WORK/bin/batch" ./examples/batch
-go build -o "$WORK/bin/fakeapi" ./bench/batch/fakeapi
-go build -o "$WORK/bin/wavgen" ./bench/batch/wavgen
-go build -o "$WORK/bin/plain" ./bench/batch/plain
+# bench/ is a module of its own (github.com/steno-go/steno/bench).
+(cd bench && go build -o "$WORK/bin/fakeapi" ./batch/fakeapi)
+(cd bench && go build -o "$WORK/bin/wavgen" ./batch/wavgen)
+(cd bench && go build -o "$WORK/bin/plain" ./batch/plain)
 
 echo "generating $FILES WAV files of $BYTES bytes in $WORK/audio ..."
 "$WORK/bin/wavgen" -dir "$WORK/audio" -n "$FILES" -bytes "$BYTES"

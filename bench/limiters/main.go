@@ -10,13 +10,13 @@
 //
 // # Running it
 //
-// From the module's root:
+// From bench/, the benchmarks' own module:
 //
-//	go run ./bench/limiters                          # everything, 3 rounds (about 3 minutes)
-//	go run ./bench/limiters -scenario bucket,audio   # some scenarios
-//	go run ./bench/limiters -only steno-learned      # one contender (and the reference)
-//	go run ./bench/limiters -runs 5 -window 3s       # more rounds, a shorter window
-//	go run ./bench/limiters -serial                  # one run at a time (about 50 minutes)
+//	go run ./limiters                          # everything, 3 rounds (about 3 minutes)
+//	go run ./limiters -scenario bucket,audio   # some scenarios
+//	go run ./limiters -only steno-learned      # one contender (and the reference)
+//	go run ./limiters -runs 5 -window 3s       # more rounds, a shorter window
+//	go run ./limiters -serial                  # one run at a time (about 50 minutes)
 //
 // The flags:
 //

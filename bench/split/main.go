@@ -42,11 +42,12 @@
 // prints the length of its text, its segments and its duration; it exits 1
 // if the text is empty.
 //
-// Run the whole benchmark with bash bench/split/run.sh; alone:
+// Run the whole benchmark with bash bench/split/run.sh; alone, from bench/
+// (the benchmarks' own module):
 //
-//	go run ./bench/split -gen -wav /tmp/speech.wav -minutes 60
+//	go run ./split -gen -wav /tmp/speech.wav -minutes 60
 //	lame --silent -b 64 /tmp/speech.wav /tmp/speech.mp3
-//	go run ./bench/split -wav /tmp/speech.wav -mp3 /tmp/speech.mp3
+//	go run ./split -wav /tmp/speech.wav -mp3 /tmp/speech.mp3
 package main
 
 import (

@@ -56,8 +56,9 @@ trap cleanup EXIT
 
 mkdir -p "$WORK/bin"
 go build -o "$WORK/bin/transcribe" ./examples/transcribe
-go build -o "$WORK/bin/fakeapi" ./bench/batch/fakeapi
-go build -o "$WORK/bin/split" ./bench/split
+# bench/ is a module of its own (github.com/steno-go/steno/bench).
+(cd bench && go build -o "$WORK/bin/fakeapi" ./batch/fakeapi)
+(cd bench && go build -o "$WORK/bin/split" ./split)
 
 wav=$WORK/speech.wav
 mp3=$WORK/speech.mp3
