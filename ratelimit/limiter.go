@@ -80,6 +80,28 @@ type Config struct {
 	// Logger receives a line for each pause, each budget learned and
 	// each change of model; nil logs nothing.
 	Logger *slog.Logger
+
+	// Store, when set, holds the budgets' state for every limiter that
+	// names the same Store (one per account: see redisstore), across
+	// processes: what the server said remains, what is in flight across
+	// them all, the learned shapes, the shared pause. See Store.
+	Store Store
+	// StoreTimeout bounds each call of the Store; 0 means
+	// DefaultStoreTimeout.
+	StoreTimeout time.Duration
+	// FallbackShare is the share of each budget this limiter spends on its
+	// own while the Store is unreachable; 0 means DefaultFallbackShare. Set
+	// it to 1/N for a fleet of N processes to keep the fleet within the
+	// budget while the store is down.
+	FallbackShare float64
+	// FailClosed makes Acquire fail with ErrStoreUnavailable while the
+	// Store is unreachable, instead of limiting locally at FallbackShare.
+	FailClosed bool
+	// LeaseTTL is how long the permits of a limiter that stopped calling
+	// the Store (a crashed process) count as in flight; 0 means
+	// DefaultLeaseTTL. A live limiter renews its lease while it holds
+	// permits.
+	LeaseTTL time.Duration
 }
 
 // Cost is what one request spends beyond the request itself.
@@ -108,28 +130,61 @@ func (c costs) add(d costs) costs {
 }
 
 // Limiter keeps requests within one account's budgets. It is safe for
-// concurrent use; share one among every client that spends the same budget.
+// concurrent use; share one among every client that spends the same budget
+// (and a Store among processes that do).
 type Limiter struct {
 	maxInFlight int
 	maxPause    time.Duration
 	log         *slog.Logger
+	cfg         Config
+	shared      *sharing // nil: the state is the limiter's own
 
-	mu         sync.Mutex
-	budgets    [nBudgets]*mirror
-	inFlight   int
-	queue      []*waiter
-	timer      *time.Timer // runs dispatch when the head of the queue may go
-	timerAt    time.Time
-	pace       *rate.Limiter // even spacing of requests; nil: bursts allowed
-	spread     bool          // configured, or the server refused a burst its budget allowed
-	adaptive   *cubic        // nil until the first throttle of a server without headers
-	meter      meter
-	pauseUntil time.Time
-	pauseStart time.Time
-	backoff    int // throttles without a server's word since the last success
-	pauses     int
-	limited    int
-	throttles  int
+	mu       sync.Mutex
+	s        *state // the state a step works on: the limiter's own, or the store's (see sharing)
+	inFlight int    // this limiter's permits between Acquire and Done
+	cost     costs  // what they cost
+	queue    []*waiter
+	timer    *time.Timer // runs a step when the head of the queue may go
+	timerAt  time.Time
+	adaptive *cubic // nil until the first throttle of a server without headers
+	meter    meter
+}
+
+// state is what a limiter knows of the account's budgets: what limiters
+// sharing a Store share, saved there as JSON.
+type state struct {
+	Version    int
+	Budgets    [nBudgets]*mirror
+	InFlight   int // permits in flight, across every limiter sharing the state
+	Spread     bool
+	Pace       *pacer `json:",omitempty"` // even spacing of requests; nil: bursts allowed
+	PauseUntil time.Time
+	PauseStart time.Time
+	Backoff    int // throttles without a server's word since the last success
+	Pauses     int
+	Limited    int
+	Throttles  int
+	// Leases are the permits in flight of each limiter sharing the
+	// state, by its id, so that those of one that stopped renewing its
+	// lease (a crashed process) can be freed.
+	Leases map[string]*lease `json:",omitempty"`
+	// share scales the server's reports while the state is a fallback
+	// (see sharing); 0 or 1: none.
+	share float64
+}
+
+// stateVersion is the Version of the state this code saves; a store
+// holding another version is started afresh.
+const stateVersion = 1
+
+// newState returns the state of a limiter that knows only its
+// configuration.
+func newState(cfg Config, now time.Time) *state {
+	s := &state{Version: stateVersion, Spread: cfg.Spread}
+	s.Budgets[bRequests] = newMirror("requests", cfg.Requests, now)
+	s.Budgets[bTokens] = newMirror("tokens", cfg.Tokens, now)
+	s.Budgets[bAudio] = newMirror("audio seconds", cfg.AudioSeconds, now)
+	return s
 }
 
 // New returns a Limiter configured by cfg, or an error for a negative or
@@ -150,15 +205,20 @@ func New(cfg Config) (*Limiter, error) {
 		maxInFlight: cmpOr(cfg.MaxInFlight, DefaultMaxInFlight),
 		maxPause:    cmpOr(cfg.MaxPause, DefaultMaxPause),
 		log:         cfg.Logger,
-		spread:      cfg.Spread,
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Store != nil {
+		sh, err := newSharing(cfg)
+		if err != nil {
+			return nil, err
+		}
+		l.shared = sh
+	}
+	l.cfg = cfg
 	now := time.Now()
-	l.budgets[bRequests] = newMirror("requests", cfg.Requests, now)
-	l.budgets[bTokens] = newMirror("tokens", cfg.Tokens, now)
-	l.budgets[bAudio] = newMirror("audio seconds", cfg.AudioSeconds, now)
+	l.s = newState(cfg, now)
 	l.updatePace(now)
 	return l, nil
 }
@@ -197,7 +257,8 @@ type Permit struct {
 // arrived. It returns at once with ErrWouldExceedDeadline when the wait is
 // known to outlast ctx's deadline (counting the callers ahead of it), and
 // with the context's error when ctx is done while waiting; either way it
-// gives back what it took.
+// gives back what it took. With Config.FailClosed, it fails with an error
+// matching ErrStoreUnavailable while the Store is unreachable.
 func (l *Limiter) Acquire(ctx context.Context, cost Cost) (*Permit, error) {
 	if !(cost.Tokens >= 0) || !(cost.AudioSeconds >= 0) || math.IsInf(cost.Tokens, 0) || math.IsInf(cost.AudioSeconds, 0) {
 		return nil, fmt.Errorf("ratelimit: invalid cost %+v", cost)
@@ -211,7 +272,7 @@ func (l *Limiter) Acquire(ctx context.Context, cost Cost) (*Permit, error) {
 	}
 	l.mu.Lock()
 	l.queue = append(l.queue, w)
-	l.dispatch(time.Now())
+	l.step(nil)
 	l.mu.Unlock()
 	select {
 	case <-w.ready:
@@ -222,114 +283,169 @@ func (l *Limiter) Acquire(ctx context.Context, cost Cost) (*Permit, error) {
 	defer l.mu.Unlock()
 	if i := slices.Index(l.queue, w); i >= 0 {
 		l.queue = slices.Delete(l.queue, i, i+1)
-	} else if w.permit != nil {
+		l.step(nil)
+	} else if w.permit != nil && !w.permit.ended {
 		l.cancel(w.permit)
 	}
-	l.dispatch(time.Now())
 	return nil, context.Cause(ctx)
 }
 
-// dispatch grants what may go now, in order, fails the waiters whose
-// deadline the wait would pass, and sets the timer for the next grant.
+// step runs event (nil: none) on the state, then grants what may go now,
+// in order, fails the waiters whose deadline the wait would pass, and sets
+// the timer for the next grant. With a Store, the state is the store's,
+// read and saved around the step (see sharing.step), and event may run more
+// than once: it changes nothing but the state. The limiter's own records
+// (its permits, its queue) change after the state is saved. l.mu is held.
+func (l *Limiter) step(event func(now time.Time)) {
+	var d decision
+	run := func(now time.Time) {
+		if event != nil {
+			event(now)
+		}
+		d = l.decide(now)
+	}
+	if l.shared == nil || !l.shared.step(l, run) {
+		run(time.Now())
+	}
+	l.apply(d)
+}
+
+// decision is what a step decided for the waiters.
+type decision struct {
+	now    time.Time
+	grants []*Permit // for the head of the queue, in order
+	late   []bool    // of the rest of the queue, those to fail with err
+	err    error
+	at     time.Time // when the head of the queue may go; zero: unknown
+}
+
+// decide takes from the state what the head of the queue may spend now,
+// in order, and finds the waiters that would wait past their deadline.
 // l.mu is held.
-func (l *Limiter) dispatch(now time.Time) {
-	for len(l.queue) > 0 && l.inFlight < l.maxInFlight {
-		w := l.queue[0]
-		if d, _ := l.delay(now, w.cost, 1); d > 0 {
+func (l *Limiter) decide(now time.Time) decision {
+	d := decision{now: now}
+	if err := l.shared.closed(); err != nil {
+		d.err, d.late = err, make([]bool, len(l.queue))
+		for i := range d.late {
+			d.late[i] = true
+		}
+		return d
+	}
+	n := l.inFlight
+	for _, w := range l.queue {
+		if n >= l.maxInFlight {
 			break
 		}
-		l.queue = l.queue[1:]
-		l.grant(now, w)
+		if dl, _ := l.delay(now, w.cost, 1); dl > 0 {
+			break
+		}
+		d.grants = append(d.grants, l.take(now, w.cost))
+		n++
 	}
-	l.failLate(now)
-	l.schedule(now)
+	rest := l.queue[len(d.grants):]
+	d.err, d.late = ErrWouldExceedDeadline, make([]bool, len(rest))
+	var ahead costs
+	kept := 0
+	for i, w := range rest {
+		upTo := ahead.add(w.cost)
+		if !w.deadline.IsZero() {
+			if dl, ok := l.estimate(now, upTo, kept+1); ok && now.Add(dl).After(w.deadline) {
+				d.late[i] = true
+				continue
+			}
+		}
+		ahead = upTo
+		kept++
+	}
+	if i := slices.Index(d.late, false); i >= 0 && n < l.maxInFlight {
+		if dl, ok := l.delay(now, rest[i].cost, 1); ok && dl > 0 {
+			d.at = now.Add(dl)
+		}
+	}
+	return d
+}
+
+// take spends cost on the state for a new permit. l.mu is held.
+func (l *Limiter) take(now time.Time, cost costs) *Permit {
+	p := &Permit{l: l, cost: cost, sentAt: now}
+	for i, m := range l.s.Budgets {
+		m.take(now, cost[i])
+	}
+	if l.s.Pace != nil {
+		p.paced = l.s.Pace.ReserveN(now, 1)
+	}
+	l.s.hold(l.shared.id(), 1, cost)
+	return p
+}
+
+// apply carries out d on the limiter's own records: gives the granted
+// their permits, fails the late, and sets the timer. l.mu is held.
+func (l *Limiter) apply(d decision) {
+	for i, p := range d.grants {
+		w := l.queue[i]
+		l.inFlight++
+		l.cost = l.cost.add(p.cost)
+		w.permit = p
+		close(w.ready)
+	}
+	rest := l.queue[len(d.grants):]
+	kept := l.queue[:0]
+	for i, w := range rest {
+		if d.late[i] {
+			w.err = d.err
+			close(w.ready)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(l.queue[len(kept):])
+	l.queue = kept
+	l.schedule(d.now, l.shared.wake(d.now, d.at, len(l.queue) > 0 && l.inFlight < l.maxInFlight, l.inFlight > 0))
 }
 
 // delay returns how long from now until the budgets, the pacer and any
 // pause allow cost (n requests' worth, for the pacer), and whether that is
 // known: false when it waits for an answer to come back.
 func (l *Limiter) delay(now time.Time, cost costs, n int) (time.Duration, bool) {
-	d := max(0, l.pauseUntil.Sub(now))
-	busy := l.inFlight > 0
-	for i, m := range l.budgets {
+	d := max(0, l.s.PauseUntil.Sub(now))
+	busy := l.s.InFlight > 0
+	for i, m := range l.s.Budgets {
 		md, ok := m.wait(now, cost[i], busy)
 		if !ok {
 			return d, false
 		}
 		d = max(d, md)
 	}
-	if l.pace != nil && n > 0 {
-		need := float64(n) - l.pace.TokensAt(now.Add(d))
+	if l.s.Pace != nil && n > 0 {
+		need := float64(n) - l.s.Pace.TokensAt(now.Add(d))
 		if need > 0 {
-			d += time.Duration(math.Ceil(need / float64(l.pace.Limit()) * float64(time.Second)))
+			d += time.Duration(math.Ceil(need / float64(l.s.Pace.Limit()) * float64(time.Second)))
 		}
 	}
 	return d, true
 }
 
-// grant gives w its permit. l.mu is held.
-func (l *Limiter) grant(now time.Time, w *waiter) {
-	p := &Permit{l: l, cost: w.cost, sentAt: now}
-	for i, m := range l.budgets {
-		m.take(now, w.cost[i])
-	}
-	if l.pace != nil {
-		p.paced = l.pace.ReserveN(now, 1)
-	}
-	l.inFlight++
-	w.permit = p
-	close(w.ready)
-}
-
-// failLate fails at once every waiter whose deadline its turn would pass,
-// counting the costs of those ahead of it. l.mu is held.
-func (l *Limiter) failLate(now time.Time) {
-	var ahead costs
-	kept := l.queue[:0]
-	for i, w := range l.queue {
-		upTo := ahead.add(w.cost)
-		if !w.deadline.IsZero() {
-			if d, ok := l.estimate(now, upTo, i+1); ok && now.Add(d).After(w.deadline) {
-				w.err = ErrWouldExceedDeadline
-				close(w.ready)
-				continue
-			}
-		}
-		ahead = upTo
-		kept = append(kept, w)
-	}
-	clear(l.queue[len(kept):])
-	l.queue = kept
-}
-
 // estimate returns how long until the costs of n requests may all have been
 // spent, as far as the budgets, the pacer and the pause tell.
 func (l *Limiter) estimate(now time.Time, cost costs, n int) (time.Duration, bool) {
-	d := max(0, l.pauseUntil.Sub(now))
-	for i, m := range l.budgets {
+	d := max(0, l.s.PauseUntil.Sub(now))
+	for i, m := range l.s.Budgets {
 		md, ok := m.estimate(now, cost[i])
 		if !ok {
 			return 0, false
 		}
 		d = max(d, md)
 	}
-	if l.pace != nil {
-		if need := float64(n) - l.pace.TokensAt(now); need > 0 {
-			d = max(d, time.Duration(need/float64(l.pace.Limit())*float64(time.Second)))
+	if l.s.Pace != nil {
+		if need := float64(n) - l.s.Pace.TokensAt(now); need > 0 {
+			d = max(d, time.Duration(need/float64(l.s.Pace.Limit())*float64(time.Second)))
 		}
 	}
 	return d, true
 }
 
-// schedule sets the timer for when the head of the queue may go, if the
-// time is known. l.mu is held.
-func (l *Limiter) schedule(now time.Time) {
-	var at time.Time
-	if len(l.queue) > 0 && l.inFlight < l.maxInFlight {
-		if d, ok := l.delay(now, l.queue[0].cost, 1); ok && d > 0 {
-			at = now.Add(d)
-		}
-	}
+// schedule sets the timer to run a step at at (zero: none). l.mu is held.
+func (l *Limiter) schedule(now, at time.Time) {
 	if at.Equal(l.timerAt) {
 		return
 	}
@@ -344,7 +460,7 @@ func (l *Limiter) schedule(now time.Time) {
 			defer l.mu.Unlock()
 			l.timerAt = time.Time{}
 			l.timer = nil
-			l.dispatch(time.Now())
+			l.step(nil)
 		})
 	}
 }
@@ -359,20 +475,27 @@ func (p *Permit) Cancel() {
 		return
 	}
 	l.cancel(p)
-	l.dispatch(time.Now())
 }
 
 // cancel gives back p. l.mu is held.
 func (l *Limiter) cancel(p *Permit) {
-	now := time.Now()
+	l.step(func(now time.Time) {
+		for i, m := range l.s.Budgets {
+			m.giveBack(now, p.cost[i])
+		}
+		if p.paced != nil {
+			p.paced.CancelAt(now)
+		}
+		l.s.hold(l.shared.id(), -1, p.cost.neg())
+	})
+	l.release(p)
+}
+
+// release ends p in the limiter's own records. l.mu is held.
+func (l *Limiter) release(p *Permit) {
 	p.ended = true
 	l.inFlight--
-	for i, m := range l.budgets {
-		m.giveBack(now, p.cost[i])
-	}
-	if p.paced != nil {
-		p.paced.CancelAt(now)
-	}
+	l.cost = l.cost.add(p.cost.neg())
 }
 
 // Settle records what the request actually cost, when the answer says (its
@@ -388,13 +511,16 @@ func (p *Permit) Settle(actual Cost) {
 	if p.ended {
 		return
 	}
-	now := time.Now()
 	c := actual.costs()
-	for i, m := range l.budgets {
-		m.settle(now, p.cost[i], c[i])
-	}
+	delta := c.add(p.cost.neg())
+	l.step(func(now time.Time) {
+		for i, m := range l.s.Budgets {
+			m.settle(now, p.cost[i], c[i])
+		}
+		l.s.hold(l.shared.id(), 0, delta)
+	})
+	l.cost = l.cost.add(delta)
 	p.cost = c
-	l.dispatch(now)
 }
 
 // Done reports how the request went: its response (nil when none came) and
@@ -412,16 +538,16 @@ func (p *Permit) Done(resp *http.Response, err error) {
 	if p.ended {
 		return
 	}
-	p.ended = true
-	now := time.Now()
-	l.inFlight--
-	for i, m := range l.budgets {
-		m.inFlight -= p.cost[i]
-	}
-	if resp != nil { // a connection error says nothing about the budget
-		l.observe(p, now, resp, err)
-	}
-	l.dispatch(now)
+	l.step(func(now time.Time) {
+		for i, m := range l.s.Budgets {
+			m.InFlight -= p.cost[i]
+		}
+		l.s.hold(l.shared.id(), -1, p.cost.neg())
+		if resp != nil { // a connection error says nothing about the budget
+			l.observe(p, now, resp, err)
+		}
+	})
+	l.release(p)
 }
 
 // observe learns from one answer. l.mu is held.
@@ -432,10 +558,10 @@ func (l *Limiter) observe(p *Permit, now time.Time, resp *http.Response, err err
 	}
 	rep, hasReq := ratehdr.ParseReport(h, ratehdr.HeaderLimitRequests, ratehdr.HeaderRemainingRequests, ratehdr.HeaderResetRequests)
 	if hasReq {
-		l.learn(l.budgets[bRequests], rep, p.sentAt, now, p.cost[bRequests])
+		l.learn(l.s.Budgets[bRequests], rep, p.sentAt, now, p.cost[bRequests])
 	}
 	if r, ok := ratehdr.ParseReport(h, ratehdr.HeaderLimitTokens, ratehdr.HeaderRemainingTokens, ratehdr.HeaderResetTokens); ok {
-		l.learn(l.budgets[bTokens], r, p.sentAt, now, p.cost[bTokens])
+		l.learn(l.s.Budgets[bTokens], r, p.sentAt, now, p.cost[bTokens])
 	}
 	if hasReq && l.adaptive != nil {
 		l.adaptive = nil // the server speaks: its numbers, not guesses
@@ -445,7 +571,7 @@ func (l *Limiter) observe(p *Permit, now time.Time, resp *http.Response, err err
 	if status == http.StatusTooManyRequests {
 		// A refused request was not charged its tokens or audio.
 		for _, i := range []int{bTokens, bAudio} {
-			l.budgets[i].refund(now, p.cost[i])
+			l.s.Budgets[i].refund(now, p.cost[i])
 		}
 	}
 	switch {
@@ -454,7 +580,7 @@ func (l *Limiter) observe(p *Permit, now time.Time, resp *http.Response, err err
 	case status == http.StatusTooManyRequests, status == http.StatusServiceUnavailable:
 		l.throttled(p, now, resp, err, rep, hasReq)
 	case status < 400:
-		l.backoff = 0
+		l.s.Backoff = 0
 		if l.adaptive != nil {
 			l.adapt(now, p.sentAt, false)
 		}
@@ -466,15 +592,18 @@ func (l *Limiter) observe(p *Permit, now time.Time, resp *http.Response, err err
 func (l *Limiter) throttled(p *Permit, now time.Time, resp *http.Response, err error, rep ratehdr.Report, hasReq bool) {
 	status, h := resp.StatusCode, resp.Header
 	if status == http.StatusTooManyRequests {
-		l.limited++
+		l.s.Limited++
 	}
-	l.throttles++
+	l.s.Throttles++
 	named := ""
 	if status == http.StatusTooManyRequests && err != nil {
 		if msg, ok := ratehdr.ParseLimitMessage(err.Error()); ok {
 			named = msg.Budget
 			if msg.Budget == "audio seconds" { // no header reports it
-				l.budgets[bAudio].learnMessage(msg, now, l.maxPause)
+				if sh := l.s.share; sh > 0 && sh < 1 {
+					msg.Limit, msg.Used = msg.Limit*sh, msg.Used*sh
+				}
+				l.s.Budgets[bAudio].learnMessage(msg, now, l.maxPause)
 				l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: learned "+msg.Budget+" budget from a 429",
 					slog.Float64("limit", msg.Limit), slog.Float64("used", msg.Used), slog.Duration("window", msg.Window))
 			}
@@ -483,8 +612,8 @@ func (l *Limiter) throttled(p *Permit, now time.Time, resp *http.Response, err e
 	// The server refused a request although its own count says the
 	// budget has room: it does not honour bursts (it enforces the budget
 	// in slices). Spread requests evenly from now on.
-	if status == http.StatusTooManyRequests && hasReq && rep.Remaining >= 1 && (named == "" || named == "requests") && !l.spread {
-		l.spread = true
+	if status == http.StatusTooManyRequests && hasReq && rep.Remaining >= 1 && (named == "" || named == "requests") && !l.s.Spread {
+		l.s.Spread = true
 		l.log.LogAttrs(context.Background(), slog.LevelWarn, "ratelimit: the server refused a burst its budget allowed; spreading requests evenly",
 			slog.Float64("remaining", rep.Remaining), slog.Float64("limit", rep.Limit))
 		l.updatePace(now)
@@ -493,12 +622,12 @@ func (l *Limiter) throttled(p *Permit, now time.Time, resp *http.Response, err e
 	if !said && status == http.StatusTooManyRequests && hasReq && rep.Remaining < 1 && rep.Reset > 0 {
 		wait, said = rep.Reset, true
 	}
-	echo := p.sentAt.Before(l.pauseStart) // sent before the pause in force began
+	echo := p.sentAt.Before(l.s.PauseStart) // sent before the pause in force began
 	if !said && status == http.StatusTooManyRequests {
 		if !echo {
-			l.backoff++
+			l.s.Backoff++
 		}
-		wait = min(throttleBackoffMax, throttleBackoffBase<<min(max(l.backoff, 1)-1, 10))
+		wait = min(throttleBackoffMax, throttleBackoffBase<<min(max(l.s.Backoff, 1)-1, 10))
 	}
 	if wait > 0 {
 		l.pause(now, wait)
@@ -506,7 +635,7 @@ func (l *Limiter) throttled(p *Permit, now time.Time, resp *http.Response, err e
 	// Only a 429 says the rate is too high. A 503 is a server in trouble
 	// (overloaded, restarting, loading a model): its retry-after pauses
 	// everyone, but it does not slow the pace for good.
-	if src := l.budgets[bRequests].source; status == http.StatusTooManyRequests && (src == sourceNone || src == sourceAdaptive) {
+	if src := l.s.Budgets[bRequests].Source; status == http.StatusTooManyRequests && (src == sourceNone || src == sourceAdaptive) {
 		l.adapt(now, p.sentAt, true)
 	}
 }
@@ -515,25 +644,28 @@ func (l *Limiter) throttled(p *Permit, now time.Time, resp *http.Response, err e
 // never shorten one in force. l.mu is held.
 func (l *Limiter) pause(now time.Time, d time.Duration) {
 	until := now.Add(min(d, l.maxPause))
-	if !until.After(l.pauseUntil) {
+	if !until.After(l.s.PauseUntil) {
 		return
 	}
-	if !l.pauseUntil.After(now) {
-		l.pauseStart = now
-		l.pauses++
+	if !l.s.PauseUntil.After(now) {
+		l.s.PauseStart = now
+		l.s.Pauses++
 		l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: pausing every request after a throttle",
 			slog.Duration("for", until.Sub(now)))
 	}
-	l.pauseUntil = until
+	l.s.PauseUntil = until
 }
 
 // learn applies a report to m, logging what changed. l.mu is held.
 func (l *Limiter) learn(m *mirror, r ratehdr.Report, sent, now time.Time, cost float64) {
+	if sh := l.s.share; sh > 0 && sh < 1 { // a fallback spends its share of what the server says
+		r.Limit, r.Remaining = r.Limit*sh, r.Remaining*sh
+	}
 	if m.observe(r, sent, now, cost, l.maxPause) {
 		l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: learned "+m.name+" budget",
-			slog.Float64("limit", m.limit), slog.String("shape", m.shape), slog.Duration("window", m.window))
+			slog.Float64("limit", m.Limit), slog.String("shape", m.Shape), slog.Duration("window", m.Window))
 	}
-	if m == l.budgets[bRequests] {
+	if m == l.s.Budgets[bRequests] {
 		l.updatePace(now) // the window may be known better
 	}
 }
@@ -543,13 +675,13 @@ func (l *Limiter) learn(m *mirror, r ratehdr.Report, sent, now time.Time, cost f
 // held.
 func (l *Limiter) updatePace(now time.Time) {
 	r := rate.Inf
-	switch m := l.budgets[bRequests]; {
+	switch m := l.s.Budgets[bRequests]; {
 	case l.adaptive != nil && !math.IsInf(l.adaptive.rate, 1):
 		r = rate.Limit(l.adaptive.rate)
-	case l.spread && m.known():
+	case l.s.Spread && m.known():
 		if w := m.windowEstimate(); w > 0 {
-			r = rate.Limit(paceMargin * m.limit / w.Seconds())
-			if m.source != sourceConfigured {
+			r = rate.Limit(paceMargin * m.Limit / w.Seconds())
+			if m.Source != sourceConfigured {
 				// No server's word spaces requests further apart
 				// than MaxPause.
 				r = max(r, rate.Limit(1/l.maxPause.Seconds()))
@@ -558,12 +690,12 @@ func (l *Limiter) updatePace(now time.Time) {
 	}
 	switch {
 	case r == rate.Inf:
-		l.pace = nil
-	case l.pace == nil:
-		l.pace = rate.NewLimiter(r, 1)
-		l.pace.ReserveN(now, 1) // evenly from now: the last request just left
-	case l.pace.Limit() != r:
-		l.pace.SetLimitAt(now, r)
+		l.s.Pace = nil
+	case l.s.Pace == nil:
+		l.s.Pace = &pacer{rate.NewLimiter(r, 1)}
+		l.s.Pace.ReserveN(now, 1) // evenly from now: the last request just left
+	case l.s.Pace.Limit() != r:
+		l.s.Pace.SetLimitAt(now, r)
 	}
 }
 
@@ -586,7 +718,7 @@ func (l *Limiter) adapt(now, sentAt time.Time, throttled bool) {
 	} else {
 		l.adaptive.success(now, measured)
 	}
-	l.budgets[bRequests].source = sourceAdaptive
+	l.s.Budgets[bRequests].Source = sourceAdaptive
 	l.updatePace(now)
 }
 
@@ -607,6 +739,13 @@ type Stats struct {
 	Pauses      int       // shared pauses begun after a throttle
 	RateLimited int       // 429 rate_limit_exceeded answers seen (quota errors excluded)
 	Throttles   int       // 429s and 503s seen
+	// With a Store, the figures above but InFlight, MaxInFlight and
+	// Waiting are those of every limiter sharing it; SharedInFlight counts
+	// their permits, and
+	// Fallback is true while the store is unreachable (the figures are
+	// then the limiter's own, at its FallbackShare of each budget).
+	SharedInFlight int
+	Fallback       bool
 }
 
 // BudgetStats describes one budget as the limiter mirrors it.
@@ -627,22 +766,27 @@ type BudgetStats struct {
 	WholeAt   time.Time     // when the server said the budget is whole again; zero when past or unknown
 }
 
-// Snapshot returns the limiter's current state.
+// Snapshot returns the limiter's current state. With a Store, it reads the
+// state shared there (one call of the store).
 func (l *Limiter) Snapshot() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.shared != nil {
+		l.step(nil)
+	}
 	now := time.Now()
 	s := Stats{
 		InFlight: l.inFlight, MaxInFlight: l.maxInFlight, Waiting: len(l.queue),
-		Requests: l.budgets[bRequests].stats(now), Tokens: l.budgets[bTokens].stats(now), Audio: l.budgets[bAudio].stats(now),
-		Spread: l.spread, Pace: math.Inf(1),
-		Pauses: l.pauses, RateLimited: l.limited, Throttles: l.throttles,
+		Requests: l.s.Budgets[bRequests].stats(now), Tokens: l.s.Budgets[bTokens].stats(now), Audio: l.s.Budgets[bAudio].stats(now),
+		Spread: l.s.Spread, Pace: math.Inf(1),
+		Pauses: l.s.Pauses, RateLimited: l.s.Limited, Throttles: l.s.Throttles,
+		SharedInFlight: l.s.InFlight, Fallback: l.shared.down(),
 	}
-	if l.pace != nil {
-		s.Pace = float64(l.pace.Limit())
+	if l.s.Pace != nil {
+		s.Pace = float64(l.s.Pace.Limit())
 	}
-	if l.pauseUntil.After(now) {
-		s.PausedUntil = l.pauseUntil
+	if l.s.PauseUntil.After(now) {
+		s.PausedUntil = l.s.PauseUntil
 	}
 	return s
 }

@@ -56,77 +56,79 @@ const noResetProbe = time.Second
 // bucket, all at once at whole otherwise.
 type mirror struct {
 	name       string
-	source     string
-	shape      string
 	configured Limit
+	// The rest is the state that limiters sharing a Store share (see
+	// Config.Store), saved as JSON.
 
-	limit  float64       // the budget's size; 0: unknown (not limited)
-	window time.Duration // a bucket's refill time (limit per window); a window's length; 0: unknown
-	level  float64       // may be spent at time at (negative: overspent)
-	at     time.Time
-	whole  time.Time // the budget is whole again by then, less what was spent since the statement; zero: unknown
-	// wholeLo is the earliest the statement in force can have meant by
-	// whole: the reset counted from the request's grant, not its answer.
-	wholeLo time.Time
-	since   float64   // spent since the statement, the uncounted in flight included
-	hold    time.Time // nothing is spent before then (a 429 message's "try again in")
+	Source string
+	Shape  string
+	Limit  float64       // the budget's size; 0: unknown (not limited)
+	Window time.Duration // a bucket's refill time (limit per window); a window's length; 0: unknown
+	Level  float64       // may be spent at time At (negative: overspent)
+	At     time.Time
+	Whole  time.Time // the budget is whole again by then, less what was spent since the statement; zero: unknown
+	// WholeLo is the earliest the statement in force can have meant by
+	// Whole: the reset counted from the request's grant, not its answer.
+	WholeLo time.Time
+	Since   float64   // spent since the statement, the uncounted in flight included
+	Hold    time.Time // nothing is spent before then (a 429 message's "try again in")
 
-	inFlight   float64       // the cost of the permits not yet done
-	lo, hi     time.Duration // bounds on a bucket's window from the reports; hi 0: unbounded
-	minD, maxD float64       // the smallest and largest deficit among them
-	maxReset   time.Duration // the longest reset reported: a window's length
-	reports    int           // statements that bounded the window
-	remaining  float64       // the server's last word; -1 when it never spoke
+	InFlight   float64       // the cost of the permits not yet done
+	Lo, Hi     time.Duration // bounds on a bucket's window from the reports; Hi 0: unbounded
+	MinD, MaxD float64       // the smallest and largest deficit among them
+	MaxReset   time.Duration // the longest reset reported: a window's length
+	Reports    int           // statements that bounded the window
+	Remaining  float64       // the server's last word; -1 when it never spoke
 }
 
 func newMirror(name string, l Limit, now time.Time) *mirror {
-	m := &mirror{name: name, source: sourceNone, shape: shapeUnknown, remaining: -1, configured: l}
+	m := &mirror{name: name, Source: sourceNone, Shape: shapeUnknown, Remaining: -1, configured: l}
 	if l.N > 0 {
 		// A configured budget starts whole and refills continuously,
 		// as an x/time/rate bucket of burst N.
-		m.source, m.shape = sourceConfigured, shapeBucket
-		m.limit, m.window, m.level, m.at = l.N, l.Per, l.N, now
+		m.Source, m.Shape = sourceConfigured, shapeBucket
+		m.Limit, m.Window, m.Level, m.At = l.N, l.Per, l.N, now
 	}
 	return m
 }
 
 // known reports whether the budget limits anything.
-func (m *mirror) known() bool { return m.limit > 0 }
+func (m *mirror) known() bool { return m.Limit > 0 }
 
 // refillRate returns what comes back per second between statements: a
 // bucket's rate, 0 for any other shape.
 func (m *mirror) refillRate() float64 {
-	if m.shape != shapeBucket || m.window <= 0 {
+	if m.Shape != shapeBucket || m.Window <= 0 {
 		return 0
 	}
-	return m.limit / m.window.Seconds()
+	return m.Limit / m.Window.Seconds()
 }
 
-// levelAt returns what may be spent at now, which is not before m.at.
+// levelAt returns what may be spent at now, which is not before m.At.
 func (m *mirror) levelAt(now time.Time) float64 {
 	if !m.known() {
 		return math.Inf(1)
 	}
-	lvl := m.level
-	if r := m.refillRate(); r > 0 && now.After(m.at) && lvl < m.limit {
-		lvl = min(m.limit, lvl+r*now.Sub(m.at).Seconds())
+	lvl := m.Level
+	if r := m.refillRate(); r > 0 && now.After(m.At) && lvl < m.Limit {
+		lvl = min(m.Limit, lvl+r*now.Sub(m.At).Seconds())
 	}
-	if !m.whole.IsZero() && !now.Before(m.whole) {
-		lvl = max(lvl, m.limit-m.since)
+	if !m.Whole.IsZero() && !now.Before(m.Whole) {
+		lvl = max(lvl, m.Limit-m.Since)
 	}
 	return lvl
 }
 
 // advance moves the mirror's time to now.
 func (m *mirror) advance(now time.Time) {
-	if !m.known() || !now.After(m.at) {
+	if !m.known() || !now.After(m.At) {
 		return
 	}
-	m.level = m.levelAt(now)
-	if !m.whole.IsZero() && !now.Before(m.whole) {
-		m.whole, m.wholeLo, m.since = time.Time{}, time.Time{}, 0
+	m.Level = m.levelAt(now)
+	if !m.Whole.IsZero() && !now.Before(m.Whole) {
+		m.Whole, m.WholeLo, m.Since = time.Time{}, time.Time{}, 0
 	}
-	m.at = now
+	m.At = now
 }
 
 // admits reports whether cost may be spent now. A cost larger than the
@@ -136,33 +138,33 @@ func (m *mirror) admits(now time.Time, cost float64) bool {
 	if cost <= 0 || !m.known() {
 		return true
 	}
-	if now.Before(m.hold) {
+	if now.Before(m.Hold) {
 		return false
 	}
 	lvl := m.levelAt(now)
-	return lvl >= cost-1e-9 || lvl >= m.limit-1e-9
+	return lvl >= cost-1e-9 || lvl >= m.Limit-1e-9
 }
 
 // take spends cost, at now (after admits said yes).
 func (m *mirror) take(now time.Time, cost float64) {
-	m.inFlight += cost
+	m.InFlight += cost
 	if !m.known() || cost <= 0 {
 		return
 	}
 	m.advance(now)
-	m.level -= cost
-	m.since += cost
+	m.Level -= cost
+	m.Since += cost
 }
 
 // giveBack returns cost that was taken but never sent.
 func (m *mirror) giveBack(now time.Time, cost float64) {
-	m.inFlight -= cost
+	m.InFlight -= cost
 	if !m.known() || cost <= 0 {
 		return
 	}
 	m.advance(now)
-	m.level = min(m.limit, m.level+cost)
-	m.since = max(0, m.since-cost)
+	m.Level = min(m.Limit, m.Level+cost)
+	m.Since = max(0, m.Since-cost)
 }
 
 // refund gives back cost of a request that is over and was not charged
@@ -172,8 +174,8 @@ func (m *mirror) refund(now time.Time, cost float64) {
 		return
 	}
 	m.advance(now)
-	m.level = min(m.limit, m.level+cost)
-	m.since = max(0, m.since-cost)
+	m.Level = min(m.Limit, m.Level+cost)
+	m.Since = max(0, m.Since-cost)
 }
 
 // windowEstimate returns the best guess at the budget's window: the
@@ -181,12 +183,12 @@ func (m *mirror) refund(now time.Time, cost float64) {
 // put on a bucket's window, else 0.
 func (m *mirror) windowEstimate() time.Duration {
 	switch {
-	case m.window > 0:
-		return m.window
-	case m.lo > 0 && m.hi > 0 && m.lo <= m.hi:
-		return time.Duration(math.Sqrt(float64(m.lo) * float64(m.hi)))
+	case m.Window > 0:
+		return m.Window
+	case m.Lo > 0 && m.Hi > 0 && m.Lo <= m.Hi:
+		return time.Duration(math.Sqrt(float64(m.Lo) * float64(m.Hi)))
 	}
-	return m.maxReset
+	return m.MaxReset
 }
 
 // settle corrects a permit's cost, after it was taken, to what the server
@@ -195,13 +197,13 @@ func (m *mirror) settle(now time.Time, taken, actual float64) {
 	if taken == actual {
 		return
 	}
-	m.inFlight += actual - taken
+	m.InFlight += actual - taken
 	if !m.known() {
 		return
 	}
 	m.advance(now)
-	m.level -= actual - taken
-	m.since = max(0, m.since+actual-taken)
+	m.Level -= actual - taken
+	m.Since = max(0, m.Since+actual-taken)
 }
 
 // wait returns how long from now until cost may be spent, and whether
@@ -213,18 +215,18 @@ func (m *mirror) wait(now time.Time, cost float64, busy bool) (time.Duration, bo
 	if m.admits(now, cost) {
 		return 0, true
 	}
-	if now.Before(m.hold) {
-		d, ok := m.wait(m.hold, cost, busy)
-		return m.hold.Sub(now) + d, ok
+	if now.Before(m.Hold) {
+		d, ok := m.wait(m.Hold, cost, busy)
+		return m.Hold.Sub(now) + d, ok
 	}
-	d, ok := m.estimate(now, min(cost, m.limit))
+	d, ok := m.estimate(now, min(cost, m.Limit))
 	switch {
 	case ok:
 		return d, true
 	case busy:
 		return 0, false
 	}
-	return max(0, m.at.Add(noResetProbe).Sub(now)), true
+	return max(0, m.At.Add(noResetProbe).Sub(now)), true
 }
 
 // estimate returns how long from now until a total of cost may have been
@@ -235,8 +237,8 @@ func (m *mirror) estimate(now time.Time, cost float64) (time.Duration, bool) {
 		return 0, true
 	}
 	start := now
-	if now.Before(m.hold) {
-		start = m.hold
+	if now.Before(m.Hold) {
+		start = m.Hold
 	}
 	lvl := m.levelAt(start)
 	if lvl >= cost-1e-9 {
@@ -246,14 +248,14 @@ func (m *mirror) estimate(now time.Time, cost float64) (time.Duration, bool) {
 	if r := m.refillRate(); r > 0 {
 		best = start.Sub(now) + time.Duration(math.Ceil((cost-lvl)/r*float64(time.Second)))
 	}
-	if !m.whole.IsZero() && m.whole.After(start) {
+	if !m.Whole.IsZero() && m.Whole.After(start) {
 		// By whole, the budget is back less what was spent since the
 		// statement; after that, a window at a time, if its length is
 		// known.
 		// (A lower bound when the window is not known.)
-		d := m.whole.Sub(now)
-		if extra := cost - max(lvl, m.limit-m.since); extra > 1e-9 && m.window > 0 {
-			d += time.Duration(math.Ceil(extra/m.limit)) * m.window
+		d := m.Whole.Sub(now)
+		if extra := cost - max(lvl, m.Limit-m.Since); extra > 1e-9 && m.Window > 0 {
+			d += time.Duration(math.Ceil(extra/m.Limit)) * m.Window
 		}
 		if best < 0 || d < best {
 			best = d
@@ -270,17 +272,17 @@ func (m *mirror) estimate(now time.Time, cost float64) (time.Duration, bool) {
 // of inFlight). maxWait caps how far ahead a learned statement may put the
 // budget's return. It reports whether the budget's size or shape changed.
 func (m *mirror) observe(r ratehdr.Report, sent, now time.Time, thisCost float64, maxWait time.Duration) (changed bool) {
-	m.remaining = r.Remaining
-	if r.Limit != m.limit {
+	m.Remaining = r.Remaining
+	if r.Limit != m.Limit {
 		changed = true
-		m.limit = r.Limit
-		m.lo, m.hi, m.reports, m.maxReset = 0, 0, 0, 0
+		m.Limit = r.Limit
+		m.Lo, m.Hi, m.Reports, m.MaxReset = 0, 0, 0, 0
 		if m.configured.N != r.Limit {
-			m.shape, m.window = shapeUnknown, 0
+			m.Shape, m.Window = shapeUnknown, 0
 		}
 	}
-	if m.source != sourceConfigured || changed {
-		m.source = sourceLearned
+	if m.Source != sourceConfigured || changed {
+		m.Source = sourceLearned
 	}
 	maxWait = max(maxWait, m.configured.Per) // a configured budget's own window is no surprise
 	reset := r.Reset
@@ -294,7 +296,7 @@ func (m *mirror) observe(r ratehdr.Report, sent, now time.Time, thisCost float64
 	case r.Remaining < r.Limit:
 		// Spent with no reset: try again after a window if one is
 		// known, else soon.
-		whole = now.Add(min(maxWait, cmpOr(m.window, noResetProbe)))
+		whole = now.Add(min(maxWait, cmpOr(m.Window, noResetProbe)))
 	}
 	// Answers overtake each other, so the statement that arrives last is
 	// not always the latest. A budget's whole time only moves later as the
@@ -309,31 +311,31 @@ func (m *mirror) observe(r ratehdr.Report, sent, now time.Time, thisCost float64
 	if !whole.IsZero() {
 		wholeLo = sent.Add(reset)
 	}
-	older := !changed && !m.whole.IsZero() && !whole.IsZero() && whole.Before(m.wholeLo)
-	newer := changed || m.whole.IsZero() || whole.IsZero() || wholeLo.After(m.whole)
-	level := r.Remaining - m.inFlight
+	older := !changed && !m.Whole.IsZero() && !whole.IsZero() && whole.Before(m.WholeLo)
+	newer := changed || m.Whole.IsZero() || whole.IsZero() || wholeLo.After(m.Whole)
+	level := r.Remaining - m.InFlight
 	switch {
 	case older:
 		if thisCost > 0 {
 			m.advance(now)
-			m.level = min(m.limit, m.level+thisCost)
-			m.since = max(0, m.since-thisCost)
+			m.Level = min(m.Limit, m.Level+thisCost)
+			m.Since = max(0, m.Since-thisCost)
 		}
 	case newer || level < m.levelAt(now):
 		m.advance(now)
-		m.level, m.at, m.since = level, now, m.inFlight
+		m.Level, m.At, m.Since = level, now, m.InFlight
 		if !newer {
-			whole, wholeLo = later(whole, m.whole), later(wholeLo, m.wholeLo)
+			whole, wholeLo = later(whole, m.Whole), later(wholeLo, m.WholeLo)
 		}
-		m.whole, m.wholeLo = whole, wholeLo
+		m.Whole, m.WholeLo = whole, wholeLo
 	default:
 		// The same time, a higher level: this statement was made
 		// before the one in force, which stands; this request was counted
 		// by it.
 		if thisCost > 0 {
 			m.advance(now)
-			m.level = min(m.limit, m.level+thisCost, level)
-			m.since = max(0, m.since-thisCost)
+			m.Level = min(m.Limit, m.Level+thisCost, level)
+			m.Since = max(0, m.Since-thisCost)
 		}
 	}
 	if m.learnShape(r) {
@@ -358,9 +360,9 @@ func (m *mirror) learnShape(r ratehdr.Report) (changed bool) {
 	if d <= 0 || r.Reset <= 0 {
 		return false
 	}
-	m.maxReset = max(m.maxReset, r.Reset)
-	if m.shape == shapeWindow {
-		m.window = m.maxReset
+	m.MaxReset = max(m.MaxReset, r.Reset)
+	if m.Shape == shapeWindow {
+		m.Window = m.MaxReset
 		return false
 	}
 	// The bounds as the report states them, and widened by the rounding
@@ -371,41 +373,41 @@ func (m *mirror) learnShape(r ratehdr.Report) (changed bool) {
 		hi = time.Duration(float64(r.Reset) * r.Limit / (d - 1))
 	}
 	slack := 1 + resetSlackRel + float64(resetSlackAbs)/float64(r.Reset)
-	if m.reports == 0 {
-		m.lo, m.hi, m.minD, m.maxD = lo, hi, d, d
+	if m.Reports == 0 {
+		m.Lo, m.Hi, m.MinD, m.MaxD = lo, hi, d, d
 	} else {
-		m.lo = max(m.lo, lo)
-		if hi > 0 && (m.hi == 0 || hi < m.hi) {
-			m.hi = hi
+		m.Lo = max(m.Lo, lo)
+		if hi > 0 && (m.Hi == 0 || hi < m.Hi) {
+			m.Hi = hi
 		}
-		m.minD, m.maxD = min(m.minD, d), max(m.maxD, d)
+		m.MinD, m.MaxD = min(m.MinD, d), max(m.MaxD, d)
 	}
-	m.reports++
-	old := m.shape
+	m.Reports++
+	old := m.Shape
 	switch {
-	case m.hi > 0 && float64(m.lo) > float64(m.hi)*slack*slack:
+	case m.Hi > 0 && float64(m.Lo) > float64(m.Hi)*slack*slack:
 		// No single window fits every report: not a bucket.
-		m.shape, m.window = shapeWindow, m.maxReset
-	case m.hi > 0 && float64(m.hi) <= bucketTight*float64(m.lo) && m.maxD >= 1.5*m.minD:
+		m.Shape, m.Window = shapeWindow, m.MaxReset
+	case m.Hi > 0 && float64(m.Hi) <= bucketTight*float64(m.Lo) && m.MaxD >= 1.5*m.MinD:
 		// Reports of deficits far apart agree on one window: the
 		// configured one if it fits, else a common one (servers count per
 		// second, minute, hour or day) if one fits, else the middle of
 		// the bounds, within 12 % of the truth.
-		m.shape, m.window = shapeBucket, time.Duration(math.Sqrt(float64(m.lo)*float64(m.hi)))
+		m.Shape, m.Window = shapeBucket, time.Duration(math.Sqrt(float64(m.Lo)*float64(m.Hi)))
 		fits := func(w time.Duration) bool {
-			return float64(w)*slack >= float64(m.lo) && float64(w) <= float64(m.hi)*slack
+			return float64(w)*slack >= float64(m.Lo) && float64(w) <= float64(m.Hi)*slack
 		}
 		if c := m.configured; c.N == r.Limit && fits(c.Per) {
-			m.window = c.Per
+			m.Window = c.Per
 		} else if i := slices.IndexFunc(commonWindows, fits); i >= 0 {
-			m.window = commonWindows[i]
+			m.Window = commonWindows[i]
 		}
-	case m.source == sourceConfigured && m.configured.N == r.Limit:
+	case m.Source == sourceConfigured && m.configured.N == r.Limit:
 		// Too little to tell yet: the configured bucket stands.
 	default:
-		m.shape = shapeUnknown
+		m.Shape = shapeUnknown
 	}
-	return m.shape != old
+	return m.Shape != old
 }
 
 // learnMessage folds in what a 429 message said of a budget no header
@@ -414,12 +416,12 @@ func (m *mirror) learnShape(r ratehdr.Report) (changed bool) {
 // refilling at its size per window, the guess that matches the server's
 // word at the one time it gives.
 func (m *mirror) learnMessage(msg ratehdr.LimitMessage, now time.Time, maxWait time.Duration) {
-	if msg.Limit != m.limit || m.source != sourceConfigured {
-		m.limit, m.window, m.shape = msg.Limit, msg.Window, shapeBucket
+	if msg.Limit != m.Limit || m.Source != sourceConfigured {
+		m.Limit, m.Window, m.Shape = msg.Limit, msg.Window, shapeBucket
 		if msg.Window <= 0 {
-			m.shape = shapeUnknown
+			m.Shape = shapeUnknown
 		}
-		m.source = sourceLearned
+		m.Source = sourceLearned
 	}
 	// Used is rounded to a whole number; the server's "try again in" is
 	// exact: by then, Requested is back.
@@ -428,18 +430,18 @@ func (m *mirror) learnMessage(msg ratehdr.LimitMessage, now time.Time, maxWait t
 	if r := m.refillRate(); r > 0 && msg.RetryIn > 0 {
 		level = max(level, msg.Requested-r*wait.Seconds())
 	}
-	m.level = min(msg.Limit, level) - m.inFlight
-	m.remaining = max(0, msg.Limit-msg.Used)
-	m.at, m.whole, m.since = now, time.Time{}, m.inFlight
-	m.hold = now.Add(wait)
+	m.Level = min(msg.Limit, level) - m.InFlight
+	m.Remaining = max(0, msg.Limit-msg.Used)
+	m.At, m.Whole, m.Since = now, time.Time{}, m.InFlight
+	m.Hold = now.Add(wait)
 }
 
 func (m *mirror) stats(now time.Time) BudgetStats {
-	s := BudgetStats{Source: m.source, Shape: m.shape, Limit: m.limit, Window: m.window, Remaining: m.remaining, InFlight: m.inFlight}
+	s := BudgetStats{Source: m.Source, Shape: m.Shape, Limit: m.Limit, Window: m.Window, Remaining: m.Remaining, InFlight: m.InFlight}
 	if m.known() {
 		s.Available = m.levelAt(now)
-		if !m.whole.IsZero() && m.whole.After(now) {
-			s.WholeAt = m.whole
+		if !m.Whole.IsZero() && m.Whole.After(now) {
+			s.WholeAt = m.Whole
 		}
 	} else {
 		s.Available = math.Inf(1)
