@@ -336,8 +336,8 @@ func (l *Limiter) decide(now time.Time) decision {
 		if n >= l.maxInFlight {
 			break
 		}
-		if dl, _ := l.delay(now, w.cost, 1); dl > 0 {
-			break
+		if dl, ok := l.delay(now, w.cost, 1); !ok || dl > 0 {
+			break // not yet, or not until an answer tells
 		}
 		d.grants = append(d.grants, l.take(now, w.cost))
 		n++

@@ -42,7 +42,7 @@ var ErrStoreUnavailable = errors.New("ratelimit: the shared store is unavailable
 const (
 	// DefaultStoreTimeout bounds each call of the Store when
 	// Config.StoreTimeout is 0.
-	DefaultStoreTimeout = 250 * time.Millisecond
+	DefaultStoreTimeout = time.Second
 	// DefaultFallbackShare is the share of each budget a limiter spends
 	// on its own while its Store is unreachable, when Config.FallbackShare
 	// is 0: a fleet of four stays within the budget.
@@ -178,12 +178,17 @@ func (sh *sharing) step(l *Limiter, run func(now time.Time)) bool {
 	return false
 }
 
-// load returns the state read from the store (afresh from the
-// configuration when there is none, or none this code can read), with the
-// leases that expired freed and this limiter's lease made to match its
-// permits.
+// load returns the state read from the store, with the leases that
+// expired freed and this limiter's lease made to match its permits. When
+// the store holds none (a Redis that restarted empty), the limiter's own
+// last knowledge starts it again, or its configuration; when it holds one
+// this code cannot read, the configuration.
 func (sh *sharing) load(l *Limiter, b []byte, now time.Time) *state {
 	s := newState(l.cfg, now)
+	if b == nil && sh.last != nil {
+		s = sh.last.clone(l.cfg, now)
+		s.Leases = nil
+	}
 	if b != nil {
 		read := newState(l.cfg, now)
 		if err := json.Unmarshal(b, read); err == nil && read.valid() {
@@ -225,25 +230,42 @@ func (sh *sharing) load(l *Limiter, b []byte, now time.Time) *state {
 func (sh *sharing) fallbackState(l *Limiter, now time.Time) *state {
 	s := newState(l.cfg, now)
 	if sh.last != nil {
-		if b, err := json.Marshal(sh.last); err == nil {
-			_ = json.Unmarshal(b, s) // a copy of a state this code saved
-		}
+		s = sh.last.clone(l.cfg, now)
 	}
 	s.Leases, s.InFlight, s.share = nil, l.inFlight, sh.share
+	s.scale(sh.share)
 	for i, m := range s.Budgets {
 		m.InFlight = l.cost[i]
-		m.configured.N *= sh.share
+	}
+	return s
+}
+
+// scale multiplies the size and level of every budget by f: a share of
+// the budgets, or back from one.
+func (s *state) scale(f float64) {
+	for _, m := range s.Budgets {
+		m.configured.N *= f
 		if m.known() {
-			m.Limit *= sh.share
-			m.Level = min(m.Level, m.Limit)
-			m.Since *= sh.share
-			m.MinD, m.MaxD = m.MinD*sh.share, m.MaxD*sh.share
+			m.Limit *= f
+			m.Level = min(m.Level*f, m.Limit)
+			m.Since *= f
+			m.MinD, m.MaxD = m.MinD*f, m.MaxD*f
 			if m.Remaining > 0 {
-				m.Remaining *= sh.share
+				m.Remaining *= f
 			}
 		}
 	}
-	return s
+}
+
+// clone returns a deep copy of s, whose mirrors carry cfg's names and
+// configured budgets.
+func (s *state) clone(cfg Config, now time.Time) *state {
+	c := newState(cfg, now)
+	if b, err := json.Marshal(s); err == nil {
+		_ = json.Unmarshal(b, c) // a state this code saved
+	}
+	c.share = s.share
+	return c
 }
 
 // probe tries the store again storeProbe from now, unless a try is under
@@ -266,7 +288,12 @@ func (sh *sharing) probe(l *Limiter) {
 			}
 			return
 		}
-		sh.err, sh.fallback = nil, nil
+		// What the limiter learned on its own restarts the store if it
+		// lost the state (a Redis that restarted empty).
+		last := sh.fallback.clone(l.cfg, time.Now())
+		last.scale(1 / sh.share)
+		last.share = 0
+		sh.err, sh.fallback, sh.last = nil, nil, last
 		l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: the shared store is back; sharing its budgets again")
 		l.step(nil)
 	})

@@ -140,10 +140,11 @@ func TestFleetSharesOneBudget(t *testing.T) {
 func TestFleetStartsFromWhatItLearned(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &memStore{}
-		lims := newFleet(t, 4, ratelimit.Config{Store: store})
+		lims := newFleet(t, 5, ratelimit.Config{Store: store})
 		cfg := transcribetest.Config{RateLimit: transcribetest.RateLimit{Requests: 30, Window: 3 * time.Second}, Latency: 100 * time.Millisecond}
-		fleet(t, lims[:1], cfg, 5) // one learns
+		fleet(t, lims[4:], cfg, 1) // one learns from one answer, of a shape it cannot tell yet
 		time.Sleep(3 * time.Second)
+		lims = lims[:4]
 		st, elapsed := fleet(t, lims, cfg, 90)
 		t.Logf("360 requests in %v, statuses %v; requests budget %+v", elapsed, st.ByStatus, lims[3].Snapshot().Requests)
 		if st.ByStatus[429] > 2 {
