@@ -142,6 +142,7 @@ type Limiter struct {
 	mu       sync.Mutex
 	s        *state // the state a step works on: the limiter's own, or the store's (see sharing)
 	inFlight int    // this limiter's permits between Acquire and Done
+	freeing  int    // of them, those a step in progress gives back
 	cost     costs  // what they cost
 	queue    []*waiter
 	timer    *time.Timer // runs a step when the head of the queue may go
@@ -331,7 +332,7 @@ func (l *Limiter) decide(now time.Time) decision {
 		}
 		return d
 	}
-	n := l.inFlight
+	n := l.inFlight - l.freeing
 	for _, w := range l.queue {
 		if n >= l.maxInFlight {
 			break
@@ -400,7 +401,8 @@ func (l *Limiter) apply(d decision) {
 	}
 	clear(l.queue[len(kept):])
 	l.queue = kept
-	l.schedule(d.now, l.shared.wake(d.now, d.at, len(l.queue) > 0 && l.inFlight < l.maxInFlight, l.inFlight > 0))
+	free := l.inFlight-l.freeing < l.maxInFlight
+	l.schedule(d.now, l.shared.wake(d.now, d.at, len(l.queue) > 0 && free, l.inFlight-l.freeing > 0))
 }
 
 // delay returns how long from now until the budgets, the pacer and any
@@ -479,6 +481,8 @@ func (p *Permit) Cancel() {
 
 // cancel gives back p. l.mu is held.
 func (l *Limiter) cancel(p *Permit) {
+	l.freeing = 1
+	defer func() { l.freeing = 0 }()
 	l.step(func(now time.Time) {
 		for i, m := range l.s.Budgets {
 			m.giveBack(now, p.cost[i])
@@ -538,6 +542,8 @@ func (p *Permit) Done(resp *http.Response, err error) {
 	if p.ended {
 		return
 	}
+	l.freeing = 1
+	defer func() { l.freeing = 0 }()
 	l.step(func(now time.Time) {
 		for i, m := range l.s.Budgets {
 			m.InFlight -= p.cost[i]

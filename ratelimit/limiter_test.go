@@ -263,3 +263,28 @@ func TestServerErrorsDoNotSlowThePace(t *testing.T) {
 		}
 	})
 }
+
+// The slot a permit gives back goes to the next caller at once, with the
+// budget unknown (nothing else would wake it), with or without a store.
+func TestFreedSlotGoesToTheNext(t *testing.T) {
+	for _, store := range []ratelimit.Store{nil, &memStore{}} {
+		synctest.Test(t, func(t *testing.T) {
+			lim, err := ratelimit.New(ratelimit.Config{MaxInFlight: 1, Store: store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, err := lim.Acquire(context.Background(), ratelimit.Cost{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make(chan *ratelimit.Permit)
+			go func() {
+				p, _ := lim.Acquire(context.Background(), ratelimit.Cost{})
+				got <- p
+			}()
+			synctest.Wait()
+			first.Done(&http.Response{StatusCode: 200, Header: http.Header{}}, nil)
+			(<-got).Cancel()
+		})
+	}
+}

@@ -294,7 +294,7 @@ func (sh *sharing) probe(l *Limiter) {
 		last.scale(1 / sh.share)
 		last.share = 0
 		sh.err, sh.fallback, sh.last = nil, nil, last
-		l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: the shared store is back; sharing its budgets again")
+		l.log.LogAttrs(context.Background(), slog.LevelWarn, "ratelimit: the shared store is back; sharing its budgets again")
 		l.step(nil)
 	})
 }
