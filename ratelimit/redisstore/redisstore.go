@@ -83,7 +83,8 @@ func NewWithOptions(rdb redis.UniversalClient, account string, o Options) *Store
 func Dial(url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
+		// Not err: it quotes the URL, and the URL may hold a password.
+		return nil, errors.New("redisstore: not a Redis URL (want redis://[:PASSWORD@]HOST:PORT/DB or rediss://…)")
 	}
 	opt.ContextTimeoutEnabled = true
 	return redis.NewClient(opt), nil

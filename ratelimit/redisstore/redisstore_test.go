@@ -141,6 +141,20 @@ func TestUpdateHonoursTheDeadline(t *testing.T) {
 	}
 }
 
+// A bad URL's error does not repeat it: it may hold a password.
+func TestDialHidesThePassword(t *testing.T) {
+	for _, u := range []string{"redis://:hunter2@[::1/0", "http://:hunter2@localhost/0", "redis://:hunter2@localhost:6379/notadb"} {
+		rdb, err := redisstore.Dial(u)
+		if err == nil {
+			rdb.Close()
+			t.Fatalf("Dial(%q) succeeded", u)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("Dial(%q): %v", u, err)
+		}
+	}
+}
+
 func TestAccountHidesTheKey(t *testing.T) {
 	const key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
 	a := redisstore.Account(key)
