@@ -49,8 +49,8 @@ type Status int
 
 // The statuses of a BatchResult.
 const (
-	StatusDone         Status = iota // transcribed (and written, with an OutputWriter)
-	StatusFailed                     // its own error: bad input, or a request that failed
+	StatusDone         Status = iota // transcribed (and written, with an OutputWriter); in part if Transcription.Missing is set (SplitOptions.AllowPartial)
+	StatusFailed                     // its own error: bad input, a request that failed, pieces that failed (a *PartialError)
 	StatusSkipped                    // done by an earlier run (OutputWriter.Done)
 	StatusNotAttempted               // not sent: the batch was aborted, a budget reached, or ctx cancelled
 	StatusPlanned                    // dry run: probed and counted, not sent

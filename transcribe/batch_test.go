@@ -643,6 +643,10 @@ func TestBatchKeepsPiecesOfAFailedFile(t *testing.T) {
 	if r.Status != transcribe.StatusFailed || !errors.Is(r.Err, transcribe.ErrInvalidAudio) || r.Attempts != 3 || srv.Stats().Requests != 3 {
 		t.Fatalf("first run: %s %v after %d attempts; %d requests", r.Status, r.Err, r.Attempts, srv.Stats().Requests)
 	}
+	var pe *transcribe.PartialError
+	if !errors.As(r.Err, &pe) || pe.Failed != 1 || pe.Pieces != 3 || len(pe.Missing) != 1 || pe.Missing[0].Start < 9 || pe.Missing[0].End > 21 {
+		t.Fatalf("first run: %v, want a *PartialError missing the second piece", r.Err)
+	}
 	failing.Store(false)
 	r = collect(t, c, pathJobs(long), opts)[long]
 	if r.Status != transcribe.StatusDone || srv.Stats().Requests != 4 || r.Attempts != 1 || len(r.Transcription.Pieces) != 3 {

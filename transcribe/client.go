@@ -19,9 +19,10 @@
 // *APIError or an *InputError, matched with errors.Is against the package's
 // sentinels (ErrQuotaExceeded, ErrRateLimited, ErrFileTooLarge, …).
 //
-// Audio over the API's size limit is cut at its pauses, the pieces sent in
-// parallel and their transcripts stitched back into one, timestamps and
-// all (see SplitOptions and Transcription.Pieces).
+// Audio over the API's size limit (or a model's duration cap) is cut at
+// its pauses, the pieces sent in parallel and their transcripts stitched
+// back into one, timestamps and all, speakers too (see SplitOptions and
+// Transcription.Pieces).
 //
 // Providers are options, not forks: Azure, Groq and SelfHosted choose
 // one (its URL shape, auth header, limits and formats), WithBaseURL
@@ -316,7 +317,9 @@ func (c *Client) Transcribe(ctx context.Context, r io.Reader, req Request) (*Tra
 // (exists, is a regular file, is not empty, is audio) before anything is
 // sent, and streamed from disk. A file over the size limit, or over the
 // limits of WithSplitting, is cut and sent in pieces; one that cannot be
-// cut is an *InputError wrapping ErrFileTooLarge.
+// cut is an *InputError wrapping ErrFileTooLarge, and one whose pieces
+// fail in part a *PartialError (or, with SplitOptions.AllowPartial, a
+// transcript whose Missing lists what failed).
 func (c *Client) TranscribeFile(ctx context.Context, path string, req Request) (*Transcription, error) {
 	src, err := c.openPath(path, req)
 	if err != nil {

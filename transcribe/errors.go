@@ -137,6 +137,43 @@ func (e *InputError) Error() string {
 
 func (e *InputError) Unwrap() error { return e.Err }
 
+// PartialError is the error of a file that was cut into pieces some of
+// which failed after their retries (a 400 for a damaged stretch, a
+// server that kept failing), and whose transcript SplitOptions.AllowPartial
+// did not accept in part. Missing lists the stretches without a
+// transcript; Err is the first failure, seen through the PartialError by
+// errors.Is and errors.As (errors.Is(err, ErrInvalidAudio) works). A
+// failure that must stop everything (an exhausted quota, a refused key,
+// see Fatal), a batch's abort or budget, and a cancelled context are
+// returned as they are, never as a PartialError.
+//
+// In a batch with an Output, the pieces that were transcribed are kept:
+// sending the file again sends only the missing ones.
+type PartialError struct {
+	Missing []TimeRange
+	Pieces  int // the pieces the file was cut into
+	Failed  int // of which have no transcript
+	Err     error
+}
+
+func (e *PartialError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "transcribe: %d of %d pieces not transcribed, missing", e.Failed, e.Pieces)
+	for i, r := range e.Missing {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, " %.1f–%.1f s", r.Start, r.End)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "transcribe: "))
+	}
+	return b.String()
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
 // Errors read from a server's answer are capped: a body past these sizes is
 // an error, never a bigger allocation.
 const (

@@ -202,6 +202,10 @@ type record struct {
 	RequestID string    `json:"request_id,omitempty"`
 	Written   time.Time `json:"written"`
 	SHA256    string    `json:"sha256,omitempty"` // of the transcript
+	// Missing lists the stretches a partial transcript lacks (see
+	// SplitOptions.AllowPartial): such a transcript is not done, and a
+	// re-run sends the pieces that hold them.
+	Missing []TimeRange `json:"missing,omitempty"`
 	// The transcript, as text when it is UTF-8, else as bytes (base64).
 	// Records of older versions have neither.
 	Transcript      *string `json:"transcript,omitempty"`
@@ -270,6 +274,9 @@ func (w *OutputWriter) resume(in Input, req Request, restore bool) (path string,
 	if rec.Size != want.Size || !rec.ModTime.Equal(want.ModTime) || rec.Request != want.Request {
 		return "", false, nil // a new version of the input, or another request: written again
 	}
+	if len(rec.Missing) > 0 {
+		return "", false, nil // partial: its missing pieces are sent, its kept ones loaded
+	}
 	full := filepath.Join(w.dir, rel)
 	if _, err := os.Stat(full); err != nil {
 		body, ok := rec.body()
@@ -291,6 +298,10 @@ func (w *OutputWriter) resume(in Input, req Request, restore bool) (path string,
 
 // Write writes t, the transcript of in for req, and its record, and
 // returns the transcript's path. An error writing them wraps ErrOutput.
+// A partial transcript (t.Missing set, see SplitOptions.AllowPartial) is
+// written too, but is not done: Done reports false for it, and the
+// pieces kept of in stay, so that a re-run sends only the missing ones
+// and writes the whole transcript over it.
 func (w *OutputWriter) Write(in Input, req Request, t *Transcription) (string, error) {
 	rec, err := w.newRecord(in, req)
 	if err != nil {
@@ -320,6 +331,7 @@ func (w *OutputWriter) Write(in Input, req Request, t *Transcription) (string, e
 
 	body := content(t)
 	rec.Output, rec.RequestID, rec.Written = rel, t.RequestID, time.Now().UTC()
+	rec.Missing = t.Missing
 	rec.setBody(body)
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -332,7 +344,9 @@ func (w *OutputWriter) Write(in Input, req Request, t *Transcription) (string, e
 	if err := w.writeAtomic(full, body); err != nil {
 		return "", fmt.Errorf("transcribe: %w: writing the transcript of %s: %w", ErrOutput, in.ID, err)
 	}
-	w.dropPieces(rec.Key)
+	if len(t.Missing) == 0 {
+		w.dropPieces(rec.Key)
+	}
 	return full, nil
 }
 

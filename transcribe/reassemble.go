@@ -77,10 +77,6 @@ type part struct {
 	overlap float64        // seconds at the piece's start shared with the previous piece (hard cut); 0 after a silence cut
 }
 
-// errSplitDiarized is returned for diarized_json: the speaker labels of
-// pieces transcribed apart do not name the same people.
-var errSplitDiarized = errors.New("transcribe: diarized_json cannot be reassembled from pieces: speaker labels differ from piece to piece")
-
 const (
 	// lcsMinWindow and lcsWordsPerSecond bound how many words at the end
 	// of a piece, and at the start of the next, are aligned when there are
@@ -116,7 +112,9 @@ const (
 // paid for, not what was transcribed; the other fields only where the
 // format carries them. Raw is the reassembled document in the requested
 // format: srt and vtt are rendered from the segments, which the pieces must
-// then have (verbose_json pieces).
+// then have (verbose_json pieces); diarized_json from the pieces' diarized
+// segments, renumbered "seg_001" on, their speakers as the parts name them
+// (the caller makes the names agree across pieces: see diarize.go).
 //
 // Some things cannot be cut as finely as text: a segment whose text lost
 // the words of an overlap keeps its tokens and decoding statistics; json
@@ -125,12 +123,17 @@ const (
 // field under the first piece's type. RequestID is the pieces' request ids
 // joined by commas.
 func reassemble(parts []part, format ResponseFormat) (*Transcription, error) {
+	return reassembleTo(parts, format, 0)
+}
+
+// reassembleTo is reassemble for a file whose audio lasts at least end
+// seconds (0: as long as its last part says), when the parts of its end
+// are missing.
+func reassembleTo(parts []part, format ResponseFormat, end float64) (*Transcription, error) {
 	switch format {
 	case "":
 		format = JSON
-	case JSON, Text, SRT, VTT, VerboseJSON:
-	case DiarizedJSON:
-		return nil, errSplitDiarized
+	case JSON, Text, SRT, VTT, VerboseJSON, DiarizedJSON:
 	default:
 		return nil, fmt.Errorf("transcribe: unknown response format %q", format)
 	}
@@ -218,6 +221,7 @@ func reassemble(parts []part, format ResponseFormat) (*Transcription, error) {
 	if last.t.Duration > 0 {
 		duration = last.shift(last.t.Duration)
 	}
+	duration = max(duration, end)
 
 	out := &Transcription{
 		Format:    format,
@@ -260,6 +264,12 @@ func reassemble(parts []part, format ResponseFormat) (*Transcription, error) {
 		}{text, logprobs, out.Usage})
 	case Text:
 		out.Text, out.Raw = text, []byte(text+"\n")
+	case DiarizedJSON:
+		for i := range segs {
+			segs[i].SegmentID = fmt.Sprintf("seg_%03d", i+1)
+		}
+		out.Text, out.Duration, out.Task, out.Segments = text, duration, task, segs
+		out.Raw, err = encodeDiarized(out)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("transcribe: encoding %s: %w", format, err)
@@ -900,6 +910,29 @@ func encodeVerbose(t *Transcription, withSegments bool) ([]byte, error) {
 		v.Segments = &segs
 	}
 	return encodeJSON(v)
+}
+
+// encodeDiarized renders t as diarized_json, with the API's field names.
+func encodeDiarized(t *Transcription) ([]byte, error) {
+	type segment struct {
+		Type    string  `json:"type"`
+		ID      string  `json:"id"`
+		Start   float64 `json:"start"`
+		End     float64 `json:"end"`
+		Text    string  `json:"text"`
+		Speaker string  `json:"speaker"`
+	}
+	segs := make([]segment, len(t.Segments))
+	for i, s := range t.Segments {
+		segs[i] = segment{"transcript.text.segment", s.SegmentID, s.Start, s.End, strings.TrimSpace(s.Text), s.Speaker}
+	}
+	return encodeJSON(struct {
+		Task     string    `json:"task"`
+		Duration float64   `json:"duration"`
+		Text     string    `json:"text"`
+		Segments []segment `json:"segments"`
+		Usage    *Usage    `json:"usage,omitempty"`
+	}{t.Task, t.Duration, t.Text, segs, t.Usage})
 }
 
 // encodeJSON marshals v without escaping <, > and &, as the API does, with

@@ -384,7 +384,6 @@ func TestReassembleErrors(t *testing.T) {
 		parts  []part
 		format ResponseFormat
 	}{
-		"diarized":           {ok, DiarizedJSON},
 		"unknown format":     {ok, "xml"},
 		"no parts":           {nil, JSON},
 		"no transcript":      {[]part{{}}, JSON},
@@ -400,12 +399,51 @@ func TestReassembleErrors(t *testing.T) {
 			t.Errorf("%s: no error, got %+v", name, tr)
 		}
 	}
-	if _, err := reassemble(ok, DiarizedJSON); err != errSplitDiarized {
-		t.Errorf("diarized: %v", err)
-	}
 	// An empty piece needs no times.
 	if _, err := reassemble([]part{{t: verbose(3, false, seg(0, 3, " a"))}, {t: plain(""), offset: 3}}, SRT); err != nil {
 		t.Errorf("empty piece: %v", err)
+	}
+}
+
+// diarized_json pieces stitch like the others: segments shifted, with
+// their speakers, the words of a hard cut's overlap once, ids renumbered,
+// and the document in the API's shape.
+func TestReassembleDiarized(t *testing.T) {
+	diarized := func(duration float64, segs ...Segment) *Transcription {
+		var texts []string
+		for i := range segs {
+			segs[i].ID, segs[i].SegmentID = i, fmt.Sprintf("seg_%03d", i+1)
+			texts = append(texts, segs[i].Text)
+		}
+		return &Transcription{Format: DiarizedJSON, Task: "transcribe", Duration: duration, Segments: segs, Text: strings.Join(texts, " "),
+			Usage: &Usage{Type: "duration", Seconds: duration}}
+	}
+	who := func(start, end float64, text, speaker string) Segment {
+		return Segment{Start: start, End: end, Text: text, Speaker: speaker}
+	}
+	parts := []part{
+		{t: diarized(10, who(0.5, 3, "Hello there.", "A"), who(4, 9.5, "Hi, how are you today?", "B"))},
+		// A pause cut at 10 s.
+		{t: diarized(10, who(0.2, 4, "Fine, thanks.", "A"), who(5, 9.8, "Good to hear it.", "B")), offset: 10},
+		// A hard cut at 20 s, 2 s shared: "it." heard again, kept once
+		// (here, the later piece's).
+		{t: diarized(8, who(0, 1.7, "it.", "B"), who(2.5, 7, "Shall we start?", "A")), offset: 18, overlap: 2},
+	}
+	out := mustReassemble(t, parts, DiarizedJSON)
+	want := `{"task":"transcribe","duration":26,"text":"Hello there. Hi, how are you today? Fine, thanks. Good to hear it. Shall we start?","segments":[` +
+		`{"type":"transcript.text.segment","id":"seg_001","start":0.5,"end":3,"text":"Hello there.","speaker":"A"},` +
+		`{"type":"transcript.text.segment","id":"seg_002","start":4,"end":9.5,"text":"Hi, how are you today?","speaker":"B"},` +
+		`{"type":"transcript.text.segment","id":"seg_003","start":10.2,"end":14,"text":"Fine, thanks.","speaker":"A"},` +
+		`{"type":"transcript.text.segment","id":"seg_004","start":15,"end":18.84,"text":"Good to hear","speaker":"B"},` +
+		`{"type":"transcript.text.segment","id":"seg_005","start":18.84,"end":19.7,"text":"it.","speaker":"B"},` +
+		`{"type":"transcript.text.segment","id":"seg_006","start":20.5,"end":25,"text":"Shall we start?","speaker":"A"}],` +
+		`"usage":{"type":"duration","seconds":28}}` + "\n"
+	if string(out.Raw) != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.Raw, want)
+	}
+	again, err := decode(out.Raw, "application/json", DiarizedJSON)
+	if err != nil || len(again.Segments) != 6 || again.Segments[5].Speaker != "A" || again.Segments[5].SegmentID != "seg_006" {
+		t.Fatalf("decoded: %+v, %v", again, err)
 	}
 }
 

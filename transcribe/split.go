@@ -1,6 +1,7 @@
 package transcribe
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,16 @@ import (
 // stitched back: text joined, timestamps shifted, the overlap of cuts made
 // where no silence was found removed, srt and vtt rendered from the
 // stitched segments.
+//
+// A diarized transcript (DiarizedJSON) is cut the same way, and its
+// speakers keep one name across the whole file: the pieces are sent in
+// order, each with chunking_strategy "auto" (which the diarize model
+// needs over 30 s), and each after the first names the speakers heard
+// before it (Request.KnownSpeakerNames and KnownSpeakerReferences, up to
+// 4: a 2 to 10 s clip of each speaker alone, cut from the original
+// audio); once 4 are known the rest go in parallel. A speaker the server
+// was not told of gets a name no other speaker of the file has. Pieces
+// are made smaller by the room the clips take in a request.
 type SplitOptions struct {
 	// MaxBytes is the largest piece, in bytes of audio; default
 	// DefaultMaxPieceBytes, which leaves room for the request's framing.
@@ -45,6 +56,18 @@ type SplitOptions struct {
 	// result (see WithTempDir). Other formats (FLAC, Ogg, M4A, WebM) are always
 	// re-encoded this way to be cut, and need ffmpeg for it.
 	Shrink bool
+	// AllowPartial accepts the transcript of a cut file some of whose
+	// pieces failed after their retries: the others' transcripts are
+	// stitched, and Transcription.Missing lists the stretches that
+	// failed. Without it such a file fails with a *PartialError, which
+	// lists them too. Either way a batch with an Output keeps the pieces
+	// that were transcribed, and sends only the missing ones when the
+	// file is sent again (a partial transcript is written, and replaced
+	// then). A failure that must stop everything (an exhausted quota, a
+	// refused key: see Fatal), a batch's abort and a cancelled context
+	// are never taken for a partial transcript. A file none of whose
+	// pieces was transcribed fails whatever AllowPartial says.
+	AllowPartial bool
 }
 
 // DefaultMaxPieceBytes is the default largest piece: 24 MiB of audio, which
@@ -171,6 +194,12 @@ func (c *Client) planOptionsFor(req Request, translate bool) audio.PlanOptions {
 			o.MaxBytes = b
 		}
 	}
+	if req.format() == DiarizedJSON {
+		// Room for the known speakers' clips (see diarize.go).
+		limit := cmp.Or(o.MaxBytes, DefaultMaxPieceBytes)
+		_, room := speakerClipLimit(limit)
+		o.MaxBytes = max(audio.MinPieceBytes, limit-room)
+	}
 	return o
 }
 
@@ -178,9 +207,6 @@ func (c *Client) planOptionsFor(req Request, translate bool) audio.PlanOptions {
 func cutError(src *source, why error) error {
 	return &InputError{Name: src.name, Size: src.file.Size, Err: fmt.Errorf("%w, and it cannot be cut: %w", ErrFileTooLarge, why)}
 }
-
-// errStitchDiarized is why a diarized_json transcript cannot be cut.
-var errStitchDiarized = fmt.Errorf("%s cannot be stitched from pieces", DiarizedJSON)
 
 // checkCut returns the error that sending src would meet because it must
 // be cut and cannot be, found cheaply (see audio.CanPlan); nil if src
@@ -192,8 +218,6 @@ func (c *Client) checkCut(endpoint string, src *source, req Request) error {
 		return err
 	case !c.mustSplit(src, size, req, endpoint == "/audio/translations"):
 		return nil
-	case req.format() == DiarizedJSON:
-		return cutError(src, errStitchDiarized)
 	}
 	if err := audio.CanPlan(src.readerAt(), src.file.Size, c.planOptionsFor(req, endpoint == "/audio/translations")); err != nil {
 		return cutError(src, err)
@@ -228,8 +252,10 @@ func pieceKey(i int, p audio.Piece, r Request) string {
 // when not nil, the moment it arrives, and sending only the pieces kept
 // has no transcript of. With kept, a piece that fails does not cut the
 // others short: those in flight finish and are kept (they are paid for),
-// and the error is returned after them. A file that need not be cut is
-// sent whole.
+// and the error is returned after them. A piece that fails on its own
+// makes the error a *PartialError, or, with SplitOptions.AllowPartial,
+// leaves a transcript with Missing set (see stitchPieces). A file that
+// need not be cut is sent whole.
 func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *source, req Request, h hooks, kept pieceStore) (*Transcription, int, error) {
 	translate := endpoint == "/audio/translations"
 	form, size, err := c.form(endpoint, src, req)
@@ -239,10 +265,8 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 	if !c.mustSplit(src, size, req, translate) {
 		return c.sendForm(ctx, endpoint, src.name, form, req.format(), cost(req.model(), src.seconds()), h)
 	}
-	if req.format() == DiarizedJSON {
-		return nil, 0, cutError(src, errStitchDiarized)
-	}
-	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, c.planOptionsFor(req, translate))
+	plan := c.planOptionsFor(req, translate)
+	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, plan)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, 0, ctx.Err()
@@ -256,7 +280,10 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 	// that they can be shifted and overlaps removed.
 	pieceReq := req
 	pieceReq.ResponseFormat = JSON
-	if req.model() == "whisper-1" || req.format() == VerboseJSON || req.format() == SRT || req.format() == VTT {
+	switch {
+	case req.format() == DiarizedJSON:
+		pieceReq = c.diarizedPieceRequest(req)
+	case req.model() == "whisper-1" || req.format() == VerboseJSON || req.format() == SRT || req.format() == VTT:
 		pieceReq.ResponseFormat = VerboseJSON
 		if endpoint == "/audio/transcriptions" {
 			pieceReq.TimestampGranularities = []Granularity{GranularityWord, GranularitySegment}
@@ -265,7 +292,9 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 
 	parts := make([]part, len(pieces))
 	attempts := make([]int, len(pieces))
-	send := func(ctx context.Context, i int, r Request) error {
+	errs := make([]error, len(pieces))
+	send := func(ctx context.Context, i int, r Request) (err error) {
+		defer func() { errs[i] = err }()
 		p := pieces[i]
 		// After a cut in a pause, what the pieces share (an MP3 piece's
 		// pre-roll) is silence: nothing to de-duplicate.
@@ -310,38 +339,159 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 		parts[i] = part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
 		return nil
 	}
-	if c.split.ChainPrompts {
+	// gives up reports whether the pieces after one that failed with err
+	// are not sent.
+	givesUp := func(err error) bool { return !c.split.AllowPartial || stopsPieces(err) || ctx.Err() != nil }
+	// Without a batch to keep them, a failure makes the other pieces
+	// worthless (unless AllowPartial), and one that must stop everything
+	// always does: they are cancelled. A batch lets the pieces in flight
+	// finish, as they are kept, and vetoes the rest once it is aborted.
+	cancels := func(err error) bool { return kept == nil && (!c.split.AllowPartial || stopsPieces(err)) }
+	switch {
+	case req.format() == DiarizedJSON:
+		// In order while speakers can be made known, then in parallel
+		// (see diarize.go).
+		clip, _ := speakerClipLimit(cmp.Or(plan.MaxBytes, DefaultMaxPieceBytes))
+		sp := c.newSpeakers(src, req, clip)
+		next := 0
+		for ; next < len(pieces) && !sp.full(); next++ {
+			r := sp.request(pieceReq)
+			if err := send(ctx, next, r); err != nil {
+				if givesUp(err) {
+					next = len(pieces)
+				}
+				continue
+			}
+			sp.learn(ctx, parts[next].t, sp.mapper(r), pieces[next])
+		}
+		if next < len(pieces) {
+			r, first := sp.request(pieceReq), next
+			eachPiece(ctx, len(pieces)-first, cancels, func(ctx context.Context, i int) error { return send(ctx, first+i, r) })
+			for i := first; i < len(pieces); i++ {
+				if parts[i].t != nil {
+					sp.learn(ctx, parts[i].t, sp.mapper(r), pieces[i])
+				}
+			}
+		}
+	case c.split.ChainPrompts:
 		r := pieceReq
 		for i := range pieces {
 			if i > 0 {
-				r.Prompt = promptTail(parts[i-1].t.Text)
+				r.Prompt = req.Prompt
+				if prev := parts[i-1].t; prev != nil {
+					r.Prompt = promptTail(prev.Text)
+				}
 			}
-			if err = send(ctx, i, r); err != nil {
+			if err := send(ctx, i, r); err != nil && givesUp(err) {
 				break
 			}
 		}
-	} else {
-		err = eachPiece(ctx, len(pieces), kept == nil, func(ctx context.Context, i int) error { return send(ctx, i, pieceReq) })
+	default:
+		eachPiece(ctx, len(pieces), cancels, func(ctx context.Context, i int) error { return send(ctx, i, pieceReq) })
 	}
 	total := 0
 	for _, n := range attempts {
 		total += n
 	}
-	if err != nil {
-		return nil, total, err
-	}
-	t, err := reassemble(parts, req.format())
+	t, err := c.stitchPieces(ctx, pieces, parts, errs, req.format())
 	if err != nil {
 		return nil, total, err
 	}
 	t.Attempts = total
+	return t, total, nil
+}
+
+// stopsPieces reports whether err, a piece's, ends the whole file's
+// transcription, and is never taken for a partial transcript: a failure
+// that must stop everything (see Fatal), or a batch's abort or budget.
+func stopsPieces(err error) bool {
+	return Fatal(err) || errors.Is(err, ErrBudgetReached) || errors.As(err, new(*AbortError))
+}
+
+// stitchPieces stitches the transcripts of the pieces of a cut file,
+// parts (nil t where a piece has none), whose failures are errs; or
+// returns the error they end with: the first that stops everything (see
+// stopsPieces), else the first of any when ctx is done, else a
+// *PartialError, unless SplitOptions.AllowPartial accepts the transcript
+// of the pieces that were transcribed (at least one), with Missing set.
+func (c *Client) stitchPieces(ctx context.Context, pieces []audio.Piece, parts []part, errs []error, format ResponseFormat) (*Transcription, error) {
+	var first, stop error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case stop == nil && stopsPieces(err):
+			stop = err
+		case first == nil:
+			first = err
+		}
+	}
+	switch {
+	case stop != nil:
+		return nil, stop
+	case first != nil && ctx.Err() != nil:
+		return nil, first
+	}
+	missing, failed := missingRanges(pieces, parts)
+	if failed > 0 && (!c.split.AllowPartial || failed == len(pieces)) {
+		if first == nil { // not sent: a chain of prompts stopped short
+			first = errors.New("transcribe: pieces not sent")
+		}
+		return nil, &PartialError{Missing: missing, Pieces: len(pieces), Failed: failed, Err: first}
+	}
+	kept := make([]part, 0, len(parts))
+	for i, p := range parts {
+		if p.t == nil {
+			continue
+		}
+		if i > 0 && parts[i-1].t == nil {
+			p.overlap = 0 // nothing to share it with
+		}
+		kept = append(kept, p)
+	}
+	end := 0.0
+	if parts[len(parts)-1].t == nil { // the duration is still the file's
+		end = pieces[len(pieces)-1].End.Seconds()
+	}
+	t, err := reassembleTo(kept, format, end)
+	if err != nil {
+		return nil, err
+	}
 	if t.Duration == 0 { // the format has none (srt, vtt, json): the plan's
 		t.Duration = pieces[len(pieces)-1].End.Seconds()
 	}
 	for _, p := range pieces {
 		t.Pieces = append(t.Pieces, newPiece(p))
 	}
-	return t, total, nil
+	t.Missing = missing
+	return t, nil
+}
+
+// missingRanges returns the stretches of the audio that the pieces
+// without a transcript in parts held and no piece with one did, merged
+// where they touch, and how many pieces have none.
+func missingRanges(pieces []audio.Piece, parts []part) (missing []TimeRange, failed int) {
+	has := func(i int) bool { return i >= 0 && i < len(parts) && parts[i].t != nil }
+	for i, p := range pieces {
+		if has(i) {
+			continue
+		}
+		failed++
+		r := TimeRange{Start: p.Start.Seconds(), End: p.End.Seconds()}
+		if has(i - 1) {
+			r.Start = max(r.Start, pieces[i-1].End.Seconds())
+		}
+		if has(i + 1) {
+			// Where the next piece's own audio starts: after its
+			// pre-roll (MP3), which only primes the decoder.
+			r.End = min(r.End, (pieces[i+1].Start + pieces[i+1].PreRoll).Seconds())
+		}
+		if n := len(missing); n > 0 && missing[n-1].End >= r.Start {
+			missing[n-1].End = max(missing[n-1].End, r.End)
+			continue
+		}
+		missing = append(missing, r)
+	}
+	return missing, failed
 }
 
 // newPiece describes p, a piece of the plan.
@@ -360,28 +510,21 @@ func newPiece(p audio.Piece) Piece {
 	return out
 }
 
-// eachPiece runs f for 0..n-1 at once and returns the first error. With
-// cutShort, that error cancels the rest; otherwise they run to their end.
-func eachPiece(ctx context.Context, n int, cutShort bool, f func(context.Context, int) error) error {
+// eachPiece runs f for 0..n-1 at once, until all have returned. The
+// first error for which cancels reports true cancels the others, with
+// that error as the cause; the others run to their end.
+func eachPiece(ctx context.Context, n int, cancels func(error) bool, f func(context.Context, int) error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
 	for i := range n {
 		wg.Go(func() {
-			if err := f(ctx, i); err != nil {
-				once.Do(func() {
-					first = err
-					if cutShort {
-						cancel(err)
-					}
-				})
+			if err := f(ctx, i); err != nil && cancels(err) {
+				cancel(err)
 			}
 		})
 	}
 	wg.Wait()
-	return first
 }
 
 // pieceName names piece i, of format f, of a file sent as name:

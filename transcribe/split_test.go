@@ -31,11 +31,30 @@ type recording struct {
 	n      int
 	words  []word
 	pauses [][2]float64 // seconds: the gaps between sentences
+	voiced bool         // each word carries its speaker's voice (see newConversation)
 }
 
 type word struct {
 	start, end float64 // seconds
 	label      int     // 0..19, from the pitch
+	speaker    int     // whose voice it carries, when the recording is voiced
+}
+
+// newConversation is newRecording with speakers: each sentence is said
+// by one of speakers people, chosen at random, and carries their voice
+// (transcribetest.Voice), by which the fake's diarizer tells them apart.
+func newConversation(rate int, length time.Duration, seed uint64, speakers int) *recording {
+	r := newRecording(rate, length, seed)
+	r.voiced = true
+	rng := rand.New(rand.NewPCG(seed, 11))
+	who, p := rng.IntN(speakers), 0
+	for i := range r.words {
+		for p < len(r.pauses) && r.pauses[p][1] <= r.words[i].start {
+			who, p = rng.IntN(speakers), p+1 // a new sentence
+		}
+		r.words[i].speaker = who
+	}
+	return r
 }
 
 // pitch is the frequency that says label.
@@ -76,6 +95,9 @@ func (r *recording) sample(i int) float64 {
 		w := r.words[k]
 		env := min(1, (t-w.start)/0.01, (w.end-t)/0.01)
 		v += 0.5 * env * math.Sin(2*math.Pi*pitch(w.label)*(t-w.start))
+		if r.voiced {
+			v += 0.15 * env * math.Sin(2*math.Pi*transcribetest.Voice(w.speaker)*(t-w.start))
+		}
 	}
 	return v
 }
@@ -493,10 +515,10 @@ func TestBatchDryRunChecksCuts(t *testing.T) {
 	if r := got[adpcm]; r.Status != transcribe.StatusFailed || !errors.Is(r.Err, transcribe.ErrFileTooLarge) || !strings.Contains(r.Err.Error(), "cannot be cut") {
 		t.Errorf("ADPCM file: %s, %v", r.Status, r.Err)
 	}
-	// diarized_json cannot be stitched: a file that must be cut fails.
+	// diarized_json is cut too.
 	req := transcribe.Request{Model: "gpt-4o-transcribe-diarize", ResponseFormat: transcribe.DiarizedJSON}
 	got = collect(t, c, pathJobs(long), transcribe.BatchOptions{DryRun: true, Request: req})
-	if r := got[long]; len(got) != 1 || r.Status != transcribe.StatusFailed || !strings.Contains(r.Err.Error(), "stitched") {
+	if r := got[long]; len(got) != 1 || r.Status != transcribe.StatusPlanned {
 		t.Errorf("diarized: %+v", got)
 	}
 	if n := srv.Stats().Requests; n != 0 {

@@ -3,6 +3,7 @@ package transcribe
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,8 +139,11 @@ func (c *Client) TranscribeStream(ctx context.Context, r io.Reader, req Request)
 // holds the stitched transcript, in the format asked for. Where a cut
 // fell outside a pause, the pieces share a little audio, whose words the
 // deltas may give twice; the done event's text has them once (see
-// Transcription.Pieces). A diarized transcript cannot be cut: such a file
-// is an *InputError wrapping ErrFileTooLarge.
+// Transcription.Pieces). A piece that fails ends the sequence with a
+// *PartialError; with SplitOptions.AllowPartial the next pieces are sent
+// all the same, and the done event's transcript lists what is missing. A
+// diarized transcript keeps its speakers' names across the pieces (see
+// SplitOptions): EventSegment's speaker and times are the file's.
 func (c *Client) TranscribeFileStream(ctx context.Context, path string, req Request) iter.Seq2[StreamEvent, error] {
 	return func(yield func(StreamEvent, error) bool) {
 		src, err := c.openPath(path, req)
@@ -197,16 +201,27 @@ func (c *Client) stream(ctx context.Context, src *source, req Request, yield fun
 // of one file in turn, putting a space between pieces where neither side
 // has one.
 type emitter struct {
-	yield   func(StreamEvent, error) bool
-	piece   int  // the piece under way
-	fresh   bool // no text of this piece yielded yet
-	text    bool // text has been yielded
-	endsSep bool // the last text yielded ends with a space
+	yield func(StreamEvent, error) bool
+	// speakers and offset, for the pieces of a diarized file, rename a
+	// segment's speaker as the file names it and move its times to the
+	// file's.
+	speakers *speakerMap
+	offset   float64
+	piece    int  // the piece under way
+	fresh    bool // no text of this piece yielded yet
+	text     bool // text has been yielded
+	endsSep  bool // the last text yielded ends with a space
 }
 
 // emit yields ev, and reports whether the consumer wants more.
 func (e *emitter) emit(ev StreamEvent) bool {
 	ev.Piece = e.piece
+	if ev.Segment != nil && e.speakers != nil {
+		seg := *ev.Segment
+		seg.Speaker = e.speakers.name(seg.Speaker)
+		seg.Start, seg.End = max(0, seg.Start+e.offset), max(0, seg.End+e.offset)
+		ev.Segment = &seg
+	}
 	if ev.Type == EventDelta && ev.Delta != "" {
 		if e.fresh && e.text && !e.endsSep {
 			if r, _ := utf8.DecodeRuneInString(ev.Delta); !unicode.IsSpace(r) {
@@ -226,10 +241,8 @@ func (e *emitter) startPiece(i int) { e.piece, e.fresh = i, true }
 // streamPieces cuts src as sendPieces does, streams its pieces one after
 // the other, and returns the stitched transcript.
 func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source, req Request, yield func(StreamEvent, error) bool) (*Transcription, error) {
-	if req.format() == DiarizedJSON {
-		return nil, cutError(src, errStitchDiarized)
-	}
-	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, c.planOptionsFor(req, false))
+	plan := c.planOptionsFor(req, false)
+	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, plan)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -244,16 +257,23 @@ func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source,
 	// stitch.
 	pieceReq := req
 	pieceReq.ResponseFormat = JSON
-	if req.model() == "whisper-1" || req.format() == VerboseJSON || req.format() == SRT || req.format() == VTT {
+	var sp *speakers // diarized: the speakers known so far (see diarize.go)
+	switch {
+	case req.format() == DiarizedJSON:
+		pieceReq = c.diarizedPieceRequest(req)
+		clip, _ := speakerClipLimit(cmp.Or(plan.MaxBytes, DefaultMaxPieceBytes))
+		sp = c.newSpeakers(src, req, clip)
+	case req.model() == "whisper-1" || req.format() == VerboseJSON || req.format() == SRT || req.format() == VTT:
 		pieceReq.ResponseFormat = VerboseJSON
 		pieceReq.TimestampGranularities = []Granularity{GranularityWord, GranularitySegment}
 	}
 	e := &emitter{yield: yield}
 	parts := make([]part, len(pieces))
+	errs := make([]error, len(pieces))
 	total := 0
 	for i, p := range pieces {
 		r := pieceReq
-		if c.split.ChainPrompts && i > 0 {
+		if c.split.ChainPrompts && i > 0 && parts[i-1].t != nil {
 			r.Prompt = promptTail(parts[i-1].t.Text)
 		}
 		sub := &source{
@@ -265,23 +285,24 @@ func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source,
 			probed:   true,
 			probe:    audio.Info{Format: p.Format, Duration: p.End - p.Start},
 		}
-		form, size, err := c.form(endpoint, sub, withStream(r))
-		if err != nil {
-			return nil, err
-		}
-		if c.overLimit(size) {
-			return nil, c.tooLarge(sub, size)
-		}
 		e.startPiece(i)
-		t, n, err := c.streamForm(ctx, endpoint, sub.name, form, r.format(), cost(r.model(), sub.seconds()), e.emit)
+		if sp != nil {
+			r = sp.request(r)
+			e.speakers, e.offset = sp.mapper(r), p.Offset.Seconds()
+		}
+		t, n, err := c.streamPiece(ctx, endpoint, sub, r, e)
 		total += n
-		if err != nil {
+		if errors.Is(err, errStopped) {
 			return nil, err
 		}
-		if e.fresh && strings.TrimSpace(t.Text) != "" { // answered whole: its text is the piece's delta
-			if !e.emit(StreamEvent{Type: EventDelta, Delta: t.Text}) {
-				return nil, errStopped
+		if errs[i] = err; err != nil {
+			if !c.split.AllowPartial || stopsPieces(err) || ctx.Err() != nil {
+				break
 			}
+			continue
+		}
+		if sp != nil {
+			sp.learn(ctx, t, e.speakers, p)
 		}
 		overlap := p.Overlap
 		if p.Silence {
@@ -289,18 +310,34 @@ func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source,
 		}
 		parts[i] = part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
 	}
-	t, err := reassemble(parts, req.format())
+	t, err := c.stitchPieces(ctx, pieces, parts, errs, req.format())
 	if err != nil {
 		return nil, err
 	}
 	t.Attempts = total
-	if t.Duration == 0 {
-		t.Duration = pieces[len(pieces)-1].End.Seconds()
-	}
-	for _, p := range pieces {
-		t.Pieces = append(t.Pieces, Piece{Start: p.Start.Seconds(), End: p.End.Seconds(), Bytes: p.Size, Silence: p.Silence, Overlap: p.Overlap.Seconds()})
-	}
 	return t, nil
+}
+
+// streamPiece streams the piece sub with r, yielding its events through
+// e, and returns its transcript and the number of requests sent.
+func (c *Client) streamPiece(ctx context.Context, endpoint string, sub *source, r Request, e *emitter) (*Transcription, int, error) {
+	form, size, err := c.form(endpoint, sub, withStream(r))
+	if err != nil {
+		return nil, 0, err
+	}
+	if c.overLimit(size) {
+		return nil, 0, c.tooLarge(sub, size)
+	}
+	t, n, err := c.streamForm(ctx, endpoint, sub.name, form, r.format(), cost(r.model(), sub.seconds()), e.emit)
+	if err != nil {
+		return nil, n, err
+	}
+	if e.fresh && strings.TrimSpace(t.Text) != "" { // answered whole: its text is the piece's delta
+		if !e.emit(StreamEvent{Type: EventDelta, Delta: t.Text}) {
+			return nil, n, errStopped
+		}
+	}
+	return t, n, nil
 }
 
 // streamForm sends form, retrying what can succeed later while no event

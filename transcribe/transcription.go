@@ -20,6 +20,18 @@ type Transcription struct {
 	RequestID string         // the x-request-id header
 	Attempts  int            // HTTP requests made, retries included
 	Pieces    []Piece        // how the audio was cut, when it did not fit in one request
+	// Missing lists the stretches of the audio the transcript lacks: the
+	// pieces of a cut file that failed after their retries, when
+	// SplitOptions.AllowPartial accepted the others' transcripts. Empty
+	// for a whole transcript.
+	Missing []TimeRange
+}
+
+// TimeRange is a stretch of audio, in seconds from the start of the
+// file.
+type TimeRange struct {
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
 }
 
 // Segment is a stretch of transcript with its time span. verbose_json fills

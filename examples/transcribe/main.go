@@ -2,7 +2,7 @@
 // speech-to-text server and prints the transcript.
 //
 //	transcribe [-model m] [-language l] [-prompt p] [-format f] [-temperature t]
-//	           [-cut duration] [-shrink] [-chain] [-stall d] [-first-byte d]
+//	           [-cut duration] [-shrink] [-chain] [-partial] [-stall d] [-first-byte d]
 //	           [-stream] [-simulate] FILE
 //
 // It reads the environment as the official SDKs do, and says on its first
@@ -19,7 +19,10 @@
 // against steno's built-in simulated API instead (no key, no network), and
 // with no FILE it transcribes a short demo clip it generates. Files over
 // the API's size limit are cut at silences and stitched back; -cut cuts
-// sooner, for speed. An attempt whose upload or answer stalls (under
+// sooner, for speed; with -partial, a file some of whose pieces fail
+// still prints the others' transcript, the missing stretches listed on
+// stderr (without it, the command fails and says which they are). An
+// attempt whose upload or answer stalls (under
 // 1 KiB/s for -stall, default 1m0s), or whose answer has not begun
 // -first-byte (default 10m0s) after its upload, is cancelled and retried.
 //
@@ -69,6 +72,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&split.MaxDuration, "cut", 0, "cut the audio into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut")
 	fs.BoolVar(&split.Shrink, "shrink", false, "re-encode WAV or MP3 that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
 	fs.BoolVar(&split.ChainPrompts, "chain", false, "send pieces in order, each prompted with the end of the previous transcript")
+	fs.BoolVar(&split.AllowPartial, "partial", false, "when some pieces of a cut file fail, print the transcript of the others and list the missing stretches on stderr")
 	var timeouts transcribe.Timeouts
 	fs.DurationVar(&timeouts.Stall, "stall", transcribe.DefaultStallTimeout, "retry an attempt whose upload or answer moves under 1 KiB/s for this long (0: never)")
 	fs.DurationVar(&timeouts.FirstByte, "first-byte", transcribe.DefaultFirstByteTimeout, "retry an attempt whose answer has not begun this long after its upload (0: never; raise it for a slow self-hosted server)")
@@ -202,6 +206,7 @@ func runStream(ctx context.Context, client *transcribe.Client, path string, req 
 // printPieces tells, on stderr, where the file was cut, if it was; with
 // verbose, each cut on a line of its own, with how the planner judged it.
 func printPieces(stderr io.Writer, t *transcribe.Transcription, verbose bool) {
+	defer printMissing(stderr, t)
 	if len(t.Pieces) <= 1 {
 		return
 	}
@@ -230,6 +235,22 @@ func printPieces(stderr io.Writer, t *transcribe.Transcription, verbose bool) {
 			how = fmt.Sprintf("hard, %.1f s overlap", p.Overlap)
 		}
 		fmt.Fprintf(stderr, " %.2f s (%s);", p.Start, how)
+	}
+	fmt.Fprintln(stderr)
+}
+
+// printMissing tells, on stderr, which stretches a partial transcript
+// (-partial) lacks.
+func printMissing(stderr io.Writer, t *transcribe.Transcription) {
+	if len(t.Missing) == 0 {
+		return
+	}
+	fmt.Fprint(stderr, "partial transcript: pieces failed; missing")
+	for i, r := range t.Missing {
+		if i > 0 {
+			fmt.Fprint(stderr, ",")
+		}
+		fmt.Fprintf(stderr, " %.2f–%.2f s", r.Start, r.End)
 	}
 	fmt.Fprintln(stderr)
 }

@@ -96,3 +96,61 @@ func TestPlanMP3MinTail(t *testing.T) {
 		t.Logf("%v over: %d pieces, cut at %v, last %v–%v", over, len(pieces), pieces[0].End, pieces[len(pieces)-1].Start, pieces[len(pieces)-1].End)
 	}
 }
+
+// Re-encoded audio (FLAC, Ogg, M4A; WAV or MP3 with Shrink), cut in
+// ffmpeg's 16 kHz FLAC, leaves no tail under MinTail either: by duration
+// (a tone: the last cut is a hard one, moved earlier) and by size (speech:
+// the cut moves into a pause before the limit), and each piece holds
+// exactly its samples.
+func TestPlanFLACMinTail(t *testing.T) {
+	needTool(t, "ffmpeg")
+	dir := t.TempDir()
+	for _, over := range []time.Duration{100 * time.Millisecond, 3 * time.Second} {
+		total := time.Minute + over
+		in, out := filepath.Join(dir, "tone.wav"), filepath.Join(dir, "tone.flac")
+		const rate = 16000
+		tone := synth(rate, int(total.Seconds()*rate), func(i int) float64 { return 0.3 * math.Sin(2*math.Pi*440*float64(i)/rate) })
+		if err := os.WriteFile(in, tone, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ffmpeg(t, "-i", in, out)
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := PlanOptions{MaxDuration: time.Minute, TempDir: t.TempDir()}
+		pieces := plan(t, b, o)
+		checkTiling(t, pieces, o, total)
+		checkTail(t, pieces, DefaultMinTail, 0)
+		if last := pieces[len(pieces)-1]; len(pieces) != 2 || last.Silence || pieces[0].End != total-DefaultMinTail {
+			t.Errorf("tone, %v over: %d pieces, cut at %v, last %+v", over, len(pieces), pieces[0].End, last)
+		}
+		for _, p := range pieces {
+			if got, want := decodedSamples(t, p), int(durSamples(p.End-p.Start, FFmpegRate)); got != want {
+				t.Errorf("tone, %v over: piece %d holds %d samples, want %d", over, p.Index, got, want)
+			}
+		}
+		Release(pieces)
+	}
+
+	// By size: pieces of about 30 s of a 61 s tone, whose FLAC has a
+	// steady rate; the last cut moves from 58 s to 56 s.
+	const rate = 16000
+	total := 61 * time.Second
+	in, out := filepath.Join(dir, "long.wav"), filepath.Join(dir, "long.flac")
+	tone := synth(rate, int(total.Seconds()*rate), func(i int) float64 { return 0.3 * math.Sin(2*math.Pi*440*float64(i)/rate) })
+	if err := os.WriteFile(in, tone, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ffmpeg(t, "-i", in, out)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := PlanOptions{MaxBytes: int64(float64(len(b)) * 30 / 61 / flacMargin), TempDir: t.TempDir()}
+	pieces := plan(t, b, o)
+	defer Release(pieces)
+	checkTiling(t, pieces, o, total)
+	checkTail(t, pieces, DefaultMinTail, 20*time.Millisecond)
+	t.Logf("by size: %d pieces, last %v–%v", len(pieces), pieces[len(pieces)-1].Start, pieces[len(pieces)-1].End)
+}

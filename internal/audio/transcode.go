@@ -112,6 +112,9 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 		}
 		cut, next, pa := total, total, pause{}
 		if limit := start + n; limit < total {
+			if tail := min(durSamples(o.MinTail, rate), n/2); total-limit < tail {
+				limit = total - tail // the tail joins this piece's successor, as in planWAV
+			}
 			var err error
 			cut, next, pa, err = cutBefore(start, limit, rate, o, &h, decode)
 			if err != nil {

@@ -33,6 +33,12 @@
 // Transcripts come from a [TranscribeFunc]; [DefaultTranscriber] makes
 // deterministic English text whose length follows the audio's duration.
 //
+// For diarized_json, the fake diarizes as the diarize model does: speakers
+// are told apart by a tone each one's audio carries ([Voice]), labelled
+// "A", "B", … per request, and named by known_speaker_names where the
+// request's known_speaker_references (data URLs of 2 to 10 s, up to 4)
+// carry their voice; it requires chunking_strategy for audio over 30 s.
+//
 // Use [NewServer] for a real loopback HTTP server (point a client's base URL
 // at [Server.BaseURL]), or [NewHandler] and [Handler.Transport] for an
 // in-memory http.RoundTripper with no sockets, which also works inside
@@ -46,6 +52,6 @@
 //
 // The order of checks for each request is: route and method, API key,
 // faults, quota, rate limit, request framing (Content-Length, size,
-// multipart), fields, file, the model's duration cap, audio seconds,
-// transcription.
+// multipart), fields, file, the model's duration cap, the diarize
+// model's rules (chunking, known speakers), audio seconds, transcription.
 package transcribetest

@@ -382,12 +382,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, arrival time.Tim
 	if e == nil {
 		e = checkDuration(a)
 	}
+	var known map[int]string // the voices of known speakers, by name
+	if e == nil {
+		known, e = checkDiarize(r.Context(), a)
+	}
 	if e != nil {
 		res = errorResult(e)
 	} else if refused, ok := h.chargeAudio(w.Header(), a); !ok {
 		res = refused
 	} else {
-		res = h.transcribeAndRender(r.Context(), a)
+		res = h.transcribeAndRender(r.Context(), a, known)
 	}
 	res.admitted = true
 	if fault == FaultTruncatedBody || fault == FaultStall {

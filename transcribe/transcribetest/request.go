@@ -128,12 +128,16 @@ func (h *Handler) parse(r *http.Request, task string) (a *Audio, cleanup func(),
 		if nfields++; nfields > maxFields {
 			return nil, cleanup, badRequest("", "", "Too many fields: at most %d are accepted.", maxFields)
 		}
-		v, err := io.ReadAll(io.LimitReader(p, maxFieldBytes+1))
+		limit := int64(maxFieldBytes)
+		if name == refsField || name == "known_speaker_references" { // clips of audio, in base64
+			limit = maxReferenceBytes
+		}
+		v, err := io.ReadAll(io.LimitReader(p, limit+1))
 		if err != nil {
 			return nil, cleanup, badRequest("", "", "Could not parse multipart form: %v", err)
 		}
-		if len(v) > maxFieldBytes {
-			return nil, cleanup, badRequest(name, "", "Field %q is longer than %d bytes.", name, maxFieldBytes)
+		if int64(len(v)) > limit {
+			return nil, cleanup, badRequest(name, "", "Field %q is longer than %d bytes.", name, limit)
 		}
 		a.Fields[name] = append(a.Fields[name], string(v))
 	}

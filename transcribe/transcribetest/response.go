@@ -34,8 +34,10 @@ var languageNames = map[string]string{
 	"uk": "ukrainian", "vi": "vietnamese", "zh": "chinese",
 }
 
-// transcribeAndRender runs the Transcriber and renders its transcript.
-func (h *Handler) transcribeAndRender(ctx context.Context, a *Audio) result {
+// transcribeAndRender runs the Transcriber and renders its transcript;
+// a diarized one with its speakers named (see nameSpeakers), known the
+// voices of the known speakers.
+func (h *Handler) transcribeAndRender(ctx context.Context, a *Audio, known map[int]string) result {
 	t, err := h.transcribe(ctx, a)
 	var e *Error
 	switch {
@@ -47,6 +49,9 @@ func (h *Handler) transcribeAndRender(ctx context.Context, a *Audio) result {
 	if limit := maxSeconds[a.Model]; limit > 0 && t.Duration > limit {
 		return errorResult(badRequest("file", "invalid_value",
 			"audio duration %.2f seconds is longer than %g seconds which is the maximum for this model", t.Duration, limit))
+	}
+	if a.ResponseFormat == "diarized_json" {
+		t = nameSpeakers(ctx, a, t, known)
 	}
 	if streams(a) {
 		return streamResult(a, normalize(a, t))
