@@ -52,6 +52,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -59,6 +60,7 @@ import (
 	"time"
 
 	"github.com/steno-go/steno/ratelimit"
+	"github.com/steno-go/steno/ratelimit/redisstore"
 	"github.com/steno-go/steno/transcribe"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
@@ -91,6 +93,7 @@ type config struct {
 	concurrency int
 	rpm         int
 	budgets     ratelimit.Config // Requests, Tokens, AudioSeconds, Spread
+	redis       string           // the Redis URL that shares the budget; "": none
 	maxCost     float64
 	dryRun      bool
 	simulate    bool
@@ -113,6 +116,7 @@ environment (the first line of output names the provider chosen):
   AZURE_OPENAI_API_KEY   its key and OPENAI_API_VERSION (default 2024-10-21);
                          -model names the deployment
   GROQ_API_KEY           Groq, when OPENAI_API_KEY is not set
+  STENO_REDIS_URL        the default of -redis
 
 timeouts: an attempt whose upload or answer moves under 1 KiB/s for -stall
 (default 1m0s), or whose answer has not begun -first-byte after its upload
@@ -154,6 +158,7 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	fs.Var(&c.budgets.Requests, "requests", "request budget to start from, as `N/WINDOW`: 50/1m, 14400/day (default: learned from the server's headers)")
 	fs.Var(&c.budgets.Tokens, "tokens", "token budget (gpt-4o models), as `N/WINDOW`: 100000/1m (default: learned from the server's headers)")
 	fs.Var(&c.budgets.AudioSeconds, "audio-seconds", "audio-seconds budget, as `N/WINDOW`: 7200/1h for Groq's free tier (default: learned from 429 messages)")
+	fs.StringVar(&c.redis, "redis", os.Getenv("STENO_REDIS_URL"), "share the rate limit with every process of the same account (the same key and provider) through the Redis server at `URL`: redis://HOST:PORT/DB (default $STENO_REDIS_URL)")
 	fs.BoolVar(&c.budgets.Spread, "spread", false, "spread requests evenly over the budget's window instead of sending what it allows at once (for a server that refuses bursts)")
 	fs.Float64Var(&c.maxCost, "max-cost", 0, "stop before the estimated spend passes this many US dollars (0: no cap)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "check, count and estimate the cost; send nothing")
@@ -161,6 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	fs.BoolVar(&c.json, "json", false, "at the end, print a JSON summary on stdout")
 	fs.DurationVar(&c.split.MaxDuration, "cut", 0, "cut files into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut at silences")
 	fs.BoolVar(&c.split.Shrink, "shrink", false, "re-encode WAV or MP3 files that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
+	fs.BoolVar(&c.split.AllowPartial, "partial", false, "when some pieces of a cut file fail, write the others' transcript (a re-run sends only the missing pieces)")
 	fs.DurationVar(&c.timeouts.Stall, "stall", transcribe.DefaultStallTimeout, "retry an attempt whose upload or answer moves under 1 KiB/s for this long (0: never)")
 	fs.DurationVar(&c.timeouts.FirstByte, "first-byte", transcribe.DefaultFirstByteTimeout, "retry an attempt whose answer has not begun this long after its upload (0: never)")
 	if err := fs.Parse(args); err != nil {
@@ -241,7 +247,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	lim, err := ratelimit.New(limiterConfig(cfg))
+	lcfg := limiterConfig(cfg)
+	if cfg.redis != "" {
+		rdb, err := redisstore.Dial(cfg.redis)
+		if err != nil {
+			fmt.Fprintln(stderr, "batch: -redis:", safe(err.Error()))
+			return exitUsage
+		}
+		defer rdb.Close()
+		lcfg.Store = redisstore.New(rdb, account(cfg))
+		// Say when Redis is lost and found again.
+		lcfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	lim, err := ratelimit.New(lcfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "batch:", safe(err.Error()))
 		return exitUsage
@@ -384,6 +402,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // limiterConfig is the shared limiter of the batch: -concurrency requests
 // in flight, and the budgets given (else learned from the server).
+// account names the account whose budget -redis shares: a fingerprint of
+// the keys and addresses in the environment (redisstore.Account never
+// reveals them), so that processes with the same environment share one
+// budget.
+func account(cfg config) string {
+	if cfg.simulate {
+		return redisstore.Account("simulated")
+	}
+	var parts []string
+	for _, v := range []string{"OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT", "OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "GROQ_API_KEY"} {
+		parts = append(parts, os.Getenv(v))
+	}
+	return redisstore.Account(parts...)
+}
+
 func limiterConfig(cfg config) ratelimit.Config {
 	c := cfg.budgets
 	c.MaxInFlight = cfg.concurrency
