@@ -84,7 +84,10 @@ type Config struct {
 	// Store, when set, holds the budgets' state for every limiter that
 	// names the same Store (one per account: see redisstore), across
 	// processes: what the server said remains, what is in flight across
-	// them all, the learned shapes, the shared pause. See Store.
+	// them all, the learned shapes, the shared pause. See Store. A fleet
+	// that has never heard from the server and was told no requests
+	// budget sends one request first, and learns the budget from its
+	// answer, rather than every process's first burst blind at once.
 	Store Store
 	// StoreTimeout bounds each call of the Store; 0 means
 	// DefaultStoreTimeout.
@@ -165,6 +168,9 @@ type state struct {
 	Pauses     int
 	Limited    int
 	Throttles  int
+	// Heard is set once the server has answered one request: until then,
+	// limiters sharing a store send one request to learn the budget.
+	Heard bool
 	// Leases are the permits in flight of each limiter sharing the
 	// state, by its id, so that those of one that stopped renewing its
 	// lease (a crashed process) can be freed.
@@ -334,7 +340,7 @@ func (l *Limiter) decide(now time.Time) decision {
 	}
 	n := l.inFlight - l.freeing
 	for _, w := range l.queue {
-		if n >= l.maxInFlight {
+		if n >= l.maxInFlight || l.probing() {
 			break
 		}
 		if dl, ok := l.delay(now, w.cost, 1); !ok || dl > 0 {
@@ -364,6 +370,14 @@ func (l *Limiter) decide(now time.Time) decision {
 		}
 	}
 	return d
+}
+
+// probing reports whether a limiter sharing a store waits for the first
+// answer the fleet gets, to learn a requests budget nobody configured: a
+// fleet's first burst, blind, would be every process's burst at once.
+// l.mu is held.
+func (l *Limiter) probing() bool {
+	return l.shared != nil && !l.shared.down() && !l.s.Heard && l.s.InFlight > 0 && !l.s.Budgets[bRequests].known()
 }
 
 // take spends cost on the state for a new permit. l.mu is held.
@@ -559,6 +573,7 @@ func (p *Permit) Done(resp *http.Response, err error) {
 // observe learns from one answer. l.mu is held.
 func (l *Limiter) observe(p *Permit, now time.Time, resp *http.Response, err error) {
 	status, h := resp.StatusCode, resp.Header
+	l.s.Heard = true
 	if status < 400 {
 		l.meter.record(now)
 	}

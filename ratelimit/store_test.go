@@ -134,9 +134,28 @@ func TestFleetSharesOneBudget(t *testing.T) {
 	})
 }
 
-// Learned from the headers, the fleet's first burst is blind, as a single
-// limiter's is; once any limiter has learned the budget, a limiter that
-// joins starts from it.
+// A fleet that never heard from the server sends one request first and
+// learns the budget from it; then it spends what the server grants, and
+// none is refused.
+func TestColdFleetLearnsFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lims := newFleet(t, 4, ratelimit.Config{Store: &memStore{}})
+		const latency = 100 * time.Millisecond
+		cfg := transcribetest.Config{RateLimit: transcribetest.RateLimit{Requests: 30, Window: 3 * time.Second}, Latency: latency}
+		st, elapsed := fleet(t, lims, cfg, 90)
+		ideal := 33*time.Second + latency
+		t.Logf("360 requests in %v (%.3f × ideal), statuses %v, %d in flight at most", elapsed, elapsed.Seconds()/ideal.Seconds(), st.ByStatus, st.MaxInFlight)
+		if st.ByStatus[200] != 360 || st.ByStatus[429] > 2 {
+			t.Errorf("statuses %v: want 360 × 200 and at most 2 × 429", st.ByStatus)
+		}
+		if st.MaxInFlight < 29 {
+			t.Errorf("at most %d in flight: what remained after the first answer should go at once", st.MaxInFlight)
+		}
+	})
+}
+
+// Once any limiter has learned the budget, a limiter that joins starts
+// from it.
 func TestFleetStartsFromWhatItLearned(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &memStore{}
