@@ -95,4 +95,29 @@
 // measured rate of successes and grown back along a cubic curve, never
 // above twice that rate. A 503 is a server in trouble, not a rate: its
 // retry-after pauses every caller, but it leaves the pace alone.
+//
+// # One budget for a fleet
+//
+// A budget belongs to the account, not the process. Limiters in several
+// processes (web containers, batch workers) that are given the same Store
+// (Config.Store; package redisstore keeps it in Redis) share one state:
+// each reads it, grants or learns, and saves it in one atomic step, so the
+// fleet spends what the server grants once, not once per process, and a
+// 429 seen by one pauses all. What each limiter has in flight is held
+// under a lease it renews while it holds permits; the permits of a
+// limiter that stops renewing (a crashed process) stop counting after
+// Config.LeaseTTL. A limiter with callers waiting reads the state again
+// every 50 ms, to see what other limiters freed.
+//
+// Every call of the store is bounded by Config.StoreTimeout. While the
+// store is unreachable, a limiter logs a warning and limits on its own at
+// Config.FallbackShare of each budget (the server's reports scaled by it),
+// or, with Config.FailClosed, fails Acquire with ErrStoreUnavailable; it
+// tries the store again every second while in use, and rejoins. If the
+// store comes back empty (a Redis restarted without persistence), what
+// the limiter learned on its own starts it again.
+//
+// A fleet that has never heard from the server, and was told no requests
+// budget, sends one request first and learns the budget from its answer:
+// otherwise each process's first burst would go blind at once.
 package ratelimit
