@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	openai "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 	"golang.org/x/time/rate"
 
 	"github.com/steno-go/steno/ratelimit"
@@ -32,6 +37,7 @@ const (
 	cookbookName    = "cookbook"
 	forumName       = "forum"
 	allAtOnceName   = "all-at-once"
+	openaiGoName    = "openai-go"
 	plainName       = "plain"
 )
 
@@ -338,4 +344,47 @@ func (b *bucket) take(now time.Time) bool {
 	}
 	b.avail--
 	return true
+}
+
+// runOpenAIGo is github.com/openai/openai-go/v3 with its defaults, as a
+// user would write it: a semaphore of sc.inFlight, and in each slot one
+// call of Audio.Transcriptions.New. The SDK retries a 429 twice, after
+// the wait its retry-after-ms (else retry-after) asks for, else its own
+// backoff (0.5 s × 2ⁿ less up to 25 % of jitter), and then returns the
+// 429 as an error: the upload is failed (uploader.giveUp), and the run
+// goes on. Its answers pass through checkingTransport, which checks and
+// counts them as the other contenders' are.
+func runOpenAIGo(ctx context.Context, sc *scenario, u *uploader) (string, error) {
+	c := openai.NewClient(
+		option.WithBaseURL(strings.TrimSuffix(u.url, "/audio/transcriptions")+"/"),
+		option.WithAPIKey(apiKey),
+		option.WithHTTPClient(&http.Client{Transport: checkingTransport{u: u, base: u.base}}),
+	)
+	sem := make(chan struct{}, sc.inFlight)
+	b := newBatch(ctx)
+	for range sc.requests {
+		b.goDo(func(ctx context.Context) error {
+			if err := acquire(ctx, sem); err != nil {
+				return err
+			}
+			defer func() { <-sem }()
+			t, err := c.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{
+				File:           openai.File(bytes.NewReader(u.clip), "clip.wav", "audio/wav"),
+				Model:          openai.AudioModel("whisper-1"),
+				ResponseFormat: openai.AudioResponseFormatVerboseJSON,
+			})
+			var ae *openai.Error
+			switch {
+			case errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests:
+				u.giveUp()
+				return nil
+			case err != nil:
+				return err
+			case t.Text == "" || math.Abs(t.Duration-u.seconds) > 0.01:
+				return fmt.Errorf("openai-go returned %q, %v s: not the clip's transcript", t.Text, t.Duration)
+			}
+			return nil
+		})
+	}
+	return "", b.wait()
 }

@@ -51,8 +51,10 @@
 //
 // A run succeeds when every request has been answered 200 with a verified
 // transcript (verbose_json whose text is not empty and whose duration is
-// the clip's), and the server answered nothing but 200s and 429s, as many
-// 200s as requests, and as many 429s as the client read. A run that loses a
+// the clip's) or, for a contender that gives up (openai-go), returned to
+// its caller as a failed upload, and the server answered nothing but 200s
+// and 429s, a 200 for every transcript read, and as many 429s as the
+// client read. A run that loses a
 // request, gets any other answer or does not finish within four times the
 // scenario's ideal plus 30 s (2 minutes for highlimit) has failed: it is
 // listed under its table, left out of the medians, and counted in the
@@ -62,12 +64,18 @@
 // # The tables
 //
 // One table per scenario. Each row is a contender: the time until its last
-// 200 was read (the median of the rounds, and the fastest and slowest),
+// upload ended, its 200 read or (openai-go) its failure returned (the
+// median of the rounds, and the fastest and slowest),
 // that median as a multiple of the scenario's reference (xrate's median in
 // bucket, the plain client's in highlimit, the ideal elsewhere), the 429s
 // the server sent (the median, and the range in brackets when the rounds
 // differ; in audio also apart, those for the requests budget and those for
-// seconds of audio, told apart by the body's "seconds of audio"), in the budget scenarios the most requests the server saw in
+// seconds of audio, told apart by the body's "seconds of audio"), the
+// uploads the contender gave up on ("failed": the files its caller must
+// send again), the requests that brought no transcript as a share of all
+// the server received ("wasted": here the 429s, each a request of the
+// budget spent for nothing, as OpenAI counts them), in the budget
+// scenarios the most requests the server saw in
 // any window of the budget's length (429'd ones included: a server that
 // starts whole and refills continuously lets up to twice the budget through
 // in one window), and the most requests the server was handling at once.
@@ -75,7 +83,8 @@
 // The target column judges steno's rows: PASS or MISS on the medians
 // (time against the median reference, 429s), then how many rounds met the
 // target on their own (each against the reference's run in the same round).
-// Other contenders show "—". Under the table: what each steno limiter ended
+// A steno row with a failed upload misses its target. Other contenders
+// show "—". Under the table: what each steno limiter ended
 // with (the shape, size and window of each budget it mirrors, where the
 // numbers come from, its pauses, whether it spreads), and the failed runs.
 //
@@ -154,6 +163,13 @@
 //     answer whose x-ratelimit-remaining-requests is below 10 % of
 //     x-ratelimit-limit-requests the worker sleeps 5 s (scaled), and a 429
 //     is sent again after the same sleep.
+//   - openai-go (budget scenarios and audio): github.com/openai/openai-go/v3
+//     with its defaults, as a user would write it: a semaphore of the
+//     scenario's in-flight bound, and in each slot one call of
+//     Audio.Transcriptions.New (verbose_json). The SDK retries a 429
+//     twice, after its retry-after-ms (else retry-after, else 0.5 s × 2ⁿ
+//     less up to 25 % of jitter), then returns it as an error: that upload
+//     is failed, and the run goes on without it.
 //   - all-at-once: the naive client, no limiter: a semaphore of 20, and a
 //     429 sent again as soon as its retry-after header's whole seconds have
 //     passed (the worker holding its slot meanwhile).

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/steno-go/steno/transcribe/transcribetest"
 )
 
 // tiny is a configuration small enough to run every contender of every
@@ -64,8 +67,14 @@ func TestScenarios(t *testing.T) {
 			if f.peakInFlight > sc.inFlight {
 				t.Errorf("%d requests in flight at once, want at most %d", f.peakInFlight, sc.inFlight)
 			}
-			if f.server.ByStatus[http.StatusOK] != sc.requests {
-				t.Errorf("the server answered %v, want %d 200s", f.server.ByStatus, sc.requests)
+			if f.server.ByStatus[http.StatusOK] != sc.requests-f.failed {
+				t.Errorf("the server answered %v, want %d 200s (%d requests, %d given up)", f.server.ByStatus, sc.requests-f.failed, sc.requests, f.failed)
+			}
+			if f.failed > 0 && r.c.name != openaiGoName {
+				t.Errorf("%s gave up on %d uploads; only openai-go gives up", r.c.name, f.failed)
+			}
+			if f.wasted != f.limited || f.sent != f.server.Requests {
+				t.Errorf("wasted %d of %d sent, want the %d 429s of %d", f.wasted, f.sent, f.limited, f.server.Requests)
 			}
 		})
 	}
@@ -265,4 +274,34 @@ func TestWAVSize(t *testing.T) {
 	if s := wavSeconds(clip); math.Abs(s-float64(len(clip)-44)/32000) > 1e-9 {
 		t.Errorf("wavSeconds = %v", s)
 	}
+}
+
+// openai-go gives up on an upload after the SDK's two retries of a 429:
+// the upload is counted as failed, its three 429s as read, and the run
+// goes on. In a synctest bubble, against the in-memory fake, so that the
+// SDK's waits of a second pass at once.
+func TestOpenAIGoGivesUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := transcribetest.NewHandler(transcribetest.Config{APIKey: apiKey,
+			RateLimit: transcribetest.RateLimit{Requests: 1, Window: time.Second}})
+		u, err := newUploader("http://fake/v1/audio/transcriptions", h.Transport(), transcribetest.WAV(200*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := &scenario{requests: 4, inFlight: 4}
+		if _, err := runOpenAIGo(t.Context(), sc, u); err != nil {
+			t.Fatal(err)
+		}
+		n, st := u.counts(), h.Stats()
+		if n.gaveUp == 0 || n.ok+n.gaveUp != sc.requests {
+			t.Errorf("%d answered, %d given up; want 4 in all, some given up (one a second passes, each has three tries)", n.ok, n.gaveUp)
+		}
+		if st.ByStatus[http.StatusOK] != n.ok || st.ByStatus[http.StatusTooManyRequests] != n.limitedReq || st.Requests != n.ok+n.limitedReq {
+			t.Errorf("the server answered %v of %d; the client read %d 200s and %d 429s", st.ByStatus, st.Requests, n.ok, n.limitedReq)
+		}
+		t.Logf("%d answered, %d given up, %d 429s", n.ok, n.gaveUp, n.limitedReq)
+		if n.limitedReq < 3*n.gaveUp {
+			t.Errorf("%d 429s for %d uploads given up: the SDK gives up after three", n.limitedReq, n.gaveUp)
+		}
+	})
 }

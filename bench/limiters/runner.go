@@ -15,10 +15,13 @@ import (
 // figures are the measurements of one run of one contender.
 type figures struct {
 	err          error         // the run failed: a request was lost, or it did not finish
-	elapsed      time.Duration // until the last 200 was read
+	elapsed      time.Duration // until the last upload ended: its 200 read, or given up
 	limited      int           // 429s the server sent
 	limitedReq   int           // of those, the ones not for audio
 	limitedAudio int           // of those, the ones for seconds of audio
+	failed       int           // uploads the contender gave up on, without a transcript
+	wasted       int           // requests the server received that brought no transcript
+	sent         int           // requests the server received
 	maxInWindow  int           // the most requests the server saw in any window of the budget's
 	peakInFlight int           // the most requests the server handled at once
 	note         string        // what the contender reported
@@ -30,8 +33,9 @@ type figures struct {
 var errTimeout = errors.New("did not finish in time")
 
 // measure runs c once on sc against a fresh server, and checks that every
-// request was answered 200 with the clip's transcript, and nothing but 429s
-// besides.
+// request was answered 200 with the clip's transcript or given up by the
+// contender (see uploader.giveUp), and that the server sent nothing but
+// 429s besides those 200s.
 func measure(ctx context.Context, sc *scenario, c contender) figures {
 	srv := transcribetest.NewServer(sc.server)
 	defer srv.Close()
@@ -54,29 +58,32 @@ func measure(ctx context.Context, sc *scenario, c contender) figures {
 
 	start := time.Now()
 	note, err := c.run(ctx, sc, u)
-	lastOK, ok, limitedReq, limitedAudio := u.counts()
+	n := u.counts()
 	if err != nil {
-		return figures{err: fmt.Errorf("%d of %d answered 200, then: %w", ok, sc.requests, err)}
+		return figures{err: fmt.Errorf("%d of %d answered 200 (%d given up), then: %w", n.ok, sc.requests, n.gaveUp, err)}
 	}
 	st := srv.Stats()
 	switch {
-	case ok != sc.requests:
-		err = fmt.Errorf("%d of %d requests answered 200", ok, sc.requests)
-	case st.ByStatus[http.StatusOK] != sc.requests || len(st.ByStatus) > 2 ||
+	case n.ok+n.gaveUp != sc.requests:
+		err = fmt.Errorf("%d of %d requests answered 200 and %d given up", n.ok, sc.requests, n.gaveUp)
+	case st.ByStatus[http.StatusOK] != n.ok || len(st.ByStatus) > 2 ||
 		st.ByStatus[http.StatusOK]+st.ByStatus[http.StatusTooManyRequests] != st.Requests:
 		err = fmt.Errorf("the server answered %d requests with %v; want %d 200s and only 429s besides",
-			st.Requests, st.ByStatus, sc.requests)
-	case limitedReq+limitedAudio != st.ByStatus[http.StatusTooManyRequests]:
-		err = fmt.Errorf("the client read %d 429s, the server sent %d", limitedReq+limitedAudio, st.ByStatus[http.StatusTooManyRequests])
+			st.Requests, st.ByStatus, n.ok)
+	case n.limitedReq+n.limitedAudio != st.ByStatus[http.StatusTooManyRequests]:
+		err = fmt.Errorf("the client read %d 429s, the server sent %d", n.limitedReq+n.limitedAudio, st.ByStatus[http.StatusTooManyRequests])
 	}
 	if err != nil {
 		return figures{err: err}
 	}
 	return figures{
-		elapsed:      lastOK.Sub(start),
+		elapsed:      n.lastDone.Sub(start),
 		limited:      st.ByStatus[http.StatusTooManyRequests],
-		limitedReq:   limitedReq,
-		limitedAudio: limitedAudio,
+		limitedReq:   n.limitedReq,
+		limitedAudio: n.limitedAudio,
+		failed:       n.gaveUp,
+		wasted:       st.Requests - n.ok,
+		sent:         st.Requests,
 		maxInWindow:  st.MaxInWindow(st.Sent, sc.window),
 		peakInFlight: st.MaxInFlight,
 		note:         note,

@@ -142,7 +142,7 @@ func cmpOr(s, def string) string {
 
 // budgetContenders returns the contenders of the budget scenarios: steno
 // learned and configured (and told to spread, when spread), xrate, the
-// cookbook, the forum and the naive client.
+// cookbook, the forum, openai-go with its defaults and the naive client.
 func budgetContenders(spread bool) []contender {
 	cs := []contender{
 		steno(stenoLearned, func(sc *scenario) ratelimit.Config {
@@ -161,6 +161,7 @@ func budgetContenders(spread bool) []contender {
 		contender{name: xrateName, run: runXrate},
 		contender{name: cookbookName, run: runCookbook},
 		contender{name: forumName, run: runForum},
+		contender{name: openaiGoName, run: runOpenAIGo},
 		contender{name: allAtOnceName, run: runAllAtOnce},
 	)
 }
@@ -235,6 +236,7 @@ func scenarios(c config) []*scenario {
 				}
 			}),
 			{name: xrateName, run: runXrate},
+			{name: openaiGoName, run: runOpenAIGo},
 		},
 		timeout:    4*audioIdeal + 30*time.Second,
 		splitAudio: true,

@@ -24,13 +24,15 @@ const apiKey = "sk-bench"
 type uploader struct {
 	url         string
 	body        []byte // the multipart form
+	clip        []byte // the WAV file in it
 	contentType string
 	seconds     float64           // the clip's duration, which every 200 must report
 	base        http.RoundTripper // to the server, shared by the contender's clients
 
 	mu           sync.Mutex
-	lastOK       time.Time // when the last 200 was read
+	lastDone     time.Time // when the last upload ended: its 200 read, or given up
 	ok           int       // 200s read, each a verified transcript
+	gaveUp       int       // uploads the contender gave up on (see giveUp)
 	limitedReq   int       // 429s for the requests budget (or any other but audio)
 	limitedAudio int       // 429s for seconds of audio
 }
@@ -55,7 +57,7 @@ func newUploader(url string, base http.RoundTripper, clip []byte) (*uploader, er
 		return nil, err
 	}
 	return &uploader{
-		url: url, body: body.Bytes(), contentType: w.FormDataContentType(),
+		url: url, body: body.Bytes(), clip: clip, contentType: w.FormDataContentType(),
 		seconds: wavSeconds(clip), base: base,
 	}, nil
 }
@@ -86,7 +88,7 @@ func (u *uploader) request(ctx context.Context) (*http.Request, error) {
 // the clip, is an error. It counts the answer.
 func (u *uploader) finish(resp *http.Response) (int, []byte, error) {
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -100,7 +102,7 @@ func (u *uploader) finish(resp *http.Response) (int, []byte, error) {
 			return 0, nil, fmt.Errorf("200 whose body is not the clip's transcript (%v): %.200q", err, body)
 		}
 		u.mu.Lock()
-		u.lastOK = time.Now()
+		u.lastDone = time.Now()
 		u.ok++
 		u.mu.Unlock()
 	case http.StatusTooManyRequests:
@@ -132,11 +134,51 @@ func (u *uploader) post(ctx context.Context, c *http.Client) (int, http.Header, 
 	return status, resp.Header, err
 }
 
-// counts returns the answers counted so far.
-func (u *uploader) counts() (lastOK time.Time, ok, limitedReq, limitedAudio int) {
+// giveUp records that the contender gave up on an upload: a client that
+// returns an error to its caller after its own retries (openai-go) ends
+// an upload without a transcript. Such an upload is failed, not lost:
+// the run goes on and counts it.
+func (u *uploader) giveUp() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.lastOK, u.ok, u.limitedReq, u.limitedAudio
+	u.lastDone = time.Now()
+	u.gaveUp++
+}
+
+// tally is what an uploader counted.
+type tally struct {
+	lastDone                 time.Time
+	ok, gaveUp               int
+	limitedReq, limitedAudio int
+}
+
+// counts returns the answers counted so far.
+func (u *uploader) counts() tally {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return tally{u.lastDone, u.ok, u.gaveUp, u.limitedReq, u.limitedAudio}
+}
+
+// checkingTransport hands every answer of base to an uploader to check
+// and count (finish), then gives the client a copy of the body it read:
+// for a client that reads answers itself, such as an SDK.
+type checkingTransport struct {
+	u    *uploader
+	base http.RoundTripper
+}
+
+func (t checkingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	_, body, err := t.u.finish(resp)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
 }
 
 // retryAfter returns the wait a 429's headers ask for: retry-after-ms, else

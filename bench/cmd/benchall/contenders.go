@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	openaigo "github.com/openai/openai-go/v3"
@@ -66,11 +67,14 @@ type answer struct {
 // it has sent every file.
 type childReport struct {
 	Contender  string   `json:"contender"`
-	WallNs     int64    `json:"wall_ns"`     // from the first request to the last answer
-	AllocBytes uint64   `json:"alloc_bytes"` // Go heap bytes allocated meanwhile
-	Mallocs    uint64   `json:"mallocs"`     // Go heap objects allocated meanwhile
-	NumGC      uint32   `json:"num_gc"`      // collections meanwhile
-	VmHWMkB    int64    `json:"vmhwm_kb"`    // the process's peak resident set, from /proc/self/status
+	WallNs     int64    `json:"wall_ns"`      // from the first request to the last answer
+	AllocBytes uint64   `json:"alloc_bytes"`  // Go heap bytes allocated meanwhile
+	Mallocs    uint64   `json:"mallocs"`      // Go heap objects allocated meanwhile
+	NumGC      uint32   `json:"num_gc"`       // collections meanwhile
+	VmHWMkB    int64    `json:"vmhwm_kb"`     // the process's peak resident set, from /proc/self/status
+	StartRSSkB int64    `json:"start_rss_kb"` // its resident set before the first request (VmRSS)
+	CPUNs      int64    `json:"cpu_ns"`       // user + system time of the process meanwhile (getrusage)
+	Syscalls   int64    `json:"syscalls"`     // read and write system calls meanwhile (syscr + syscw of /proc/self/io)
 	Answers    []answer `json:"answers"`
 }
 
@@ -95,8 +99,13 @@ func contenderMain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 
+	startRSS, err := procStatus("VmRSS")
+	if err != nil {
+		return err
+	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	cpu0, sys0 := selfCPU(), ioSyscalls()
 	start := time.Now()
 	answers := make([]answer, len(paths))
 	var wg sync.WaitGroup
@@ -113,6 +122,7 @@ func contenderMain(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	wg.Wait()
 	wall := time.Since(start)
+	cpu, sysc := selfCPU()-cpu0, ioSyscalls()-sys0
 	runtime.ReadMemStats(&after)
 	hwm, err := vmHWM()
 	if err != nil {
@@ -125,6 +135,9 @@ func contenderMain(ctx context.Context, args []string, stdout, stderr io.Writer)
 		Mallocs:    after.Mallocs - before.Mallocs,
 		NumGC:      after.NumGC - before.NumGC,
 		VmHWMkB:    hwm,
+		StartRSSkB: startRSS,
+		CPUNs:      cpu.Nanoseconds(),
+		Syscalls:   sysc,
 		Answers:    answers,
 	})
 }
@@ -145,7 +158,10 @@ func readList(name string) ([]string, error) {
 // vmHWM returns this process's peak resident set size in kB, as the kernel
 // counts it (VmHWM in /proc/self/status: what GNU time reports as the
 // maximum resident set size).
-func vmHWM() (int64, error) {
+func vmHWM() (int64, error) { return procStatus("VmHWM") }
+
+// procStatus returns the figure in kB of the line key of /proc/self/status.
+func procStatus(key string) (int64, error) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0, err
@@ -153,11 +169,38 @@ func vmHWM() (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), key+":"); ok {
 			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 		}
 	}
-	return 0, errors.Join(errors.New("no VmHWM in /proc/self/status"), sc.Err())
+	return 0, errors.Join(fmt.Errorf("no %s in /proc/self/status", key), sc.Err())
+}
+
+// selfCPU returns this process's user + system time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ioSyscalls returns the read and write system calls this process has made
+// so far (syscr + syscw in /proc/self/io), or 0 where the file is missing.
+func ioSyscalls() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for line := range strings.Lines(string(b)) {
+		k, v, _ := strings.Cut(line, ":")
+		if k == "syscr" || k == "syscw" {
+			c, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			n += c
+		}
+	}
+	return n
 }
 
 // sendFunc sends the file at path and returns the transcript's text and

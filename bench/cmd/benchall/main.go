@@ -5,14 +5,16 @@
 // From bench/, the benchmarks' own module (so that the peer SDKs never
 // enter steno's go.mod):
 //
-//	go run ./cmd/benchall            # everything: about 8 minutes on 2 cores
+//	go run ./cmd/benchall            # everything: about 9 minutes on 2 cores
 //	go run ./cmd/benchall -quick     # a smoke test of a few seconds; writes nothing unless -out is given
 //	go run ./cmd/benchall -scenario uploads -rounds 3
 //
 // The flags:
 //
-//	-scenario list  scenarios to run, comma-separated: uploads, limits (default both)
-//	-rounds n       rounds of the uploads scenario (default 7)
+//	-scenario list  scenarios to run, comma-separated: uploads, limits, long,
+//	                overhead (default all four)
+//	-rounds n       rounds of the uploads and overhead scenarios (default 7)
+//	-long-rounds n  rounds of the long-audio scenario (default 5)
 //	-quick          small files, one round, the limits scenario shrunk: a smoke test
 //	-out file       the document to write (default ../docs/BENCHMARKS.md from
 //	                bench/; with -quick, nothing unless given; "-" for stdout)
@@ -50,7 +52,50 @@
 // # Scenario 2: rate limits
 //
 // The limiters benchmark (bench/limiters; see its doc), built and run as it
-// is with its defaults, its tables copied into the document.
+// is with its defaults, its tables copied into the document; below them,
+// the steno rows that missed their target, and every contender that
+// finished before steno's best row with the price it paid (429s, failed
+// uploads, wasted requests, the most requests in a window), read from the
+// tables.
+//
+// # Scenario 3: long audio
+//
+// One 60-minute file of speech-like audio (bench/internal/longaudio: tone
+// "words" in sentences, pauses between sentences, noise), written as a
+// 16 kHz mono 16-bit WAV file (115 MB) and encoded to a 64 kbps MP3 file by
+// lame (29 MB; the MP3 rows are missing without lame).
+//
+// Cut planning: longaudio.MeasurePlans times steno's planner
+// (internal/audio.Plan, default pieces and 8 MiB pieces) on each file
+// against ffmpeg -af silencedetect (skipped without ffmpeg), and reading
+// the WAV file whole, in -long-rounds interleaved rounds; every cut a plan
+// claims to make in a pause is checked against the script's pauses (one
+// that is not in one is a wrong plan: a failed run).
+//
+// End to end: the WAV file transcribed whole, by steno (TranscribeFile with
+// the default client) and by the naive approach (decode the whole file into
+// memory, cut it every 10 minutes, encode and send each piece in turn,
+// join the texts), each in a process of its own (benchall -long NAME)
+// against a fresh fake on a loopback port whose transcriber hears the
+// audio's words sample-exactly (longaudio.Transcriber) and answers after
+// 0.5 s + 0.25 s per minute of audio in the request; interleaved over
+// -long-rounds rounds. steno's stitched transcript must be the whole
+// file's, word for word (lower-case, without punctuation), exactly when
+// every cut fell between words and with at most 4 words changed per hard
+// cut; the naive approach must get back each of its pieces' transcripts,
+// in order. Wall time, CPU, peak RSS, requests, cuts in pauses, and how
+// many words differ from the whole file's are reported.
+//
+// # Scenario 4: overhead
+//
+// CPU per request and per MiB at high concurrency against a fast server:
+// 2,000 files of 64 KiB, then 50 of 10 MiB (those of scenario 1 again),
+// each set sent all at once by steno and by the floor, in processes of
+// their own as in scenario 1, against the fake with no latency, over
+// -rounds interleaved rounds. The child measures its own CPU (getrusage)
+// from before its first request to its last answer, its read and write
+// system calls and its Go allocations; the two sets' CPU times give a cost
+// per request and a cost per MiB apart.
 package main
 
 import (
@@ -89,9 +134,16 @@ func main() {
 // and returns the exit status.
 func mainCode(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
-	if len(args) > 0 && strings.TrimLeft(args[0], "-") == "contender" {
+	mode := ""
+	if len(args) > 0 {
+		mode, _, _ = strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+	}
+	switch mode {
+	case "contender":
 		err = contenderMain(ctx, args, stdout, stderr)
-	} else {
+	case "long":
+		err = longMain(ctx, args, stdout, stderr)
+	default:
 		err = run(ctx, args, stdout, stderr)
 	}
 	switch {
@@ -108,23 +160,26 @@ func mainCode(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // settings are what a run of benchall does.
 type settings struct {
 	scenarios []string
-	rounds    int
+	rounds    int // of the uploads and of the overhead
 	quick     bool
-	cases     []*uploadCase
+	cases     []*uploadCase // the uploads'
+	overhead  []*uploadCase // the overhead's
+	long      longSettings
 	timeout   time.Duration // of one contender's run
 	limiters  []string      // the limiters benchmark's arguments
 	command   string        // as the document quotes it
 }
 
 // scenarioNames are the scenarios, in the order they run.
-var scenarioNames = []string{"uploads", "limits"}
+var scenarioNames = []string{"uploads", "limits", "long", "overhead"}
 
 // run parses args, runs the scenarios and writes the document.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("benchall", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scenarioList := fs.String("scenario", strings.Join(scenarioNames, ","), "scenarios to run, a comma-separated `list` of "+strings.Join(scenarioNames, ", "))
-	rounds := fs.Int("rounds", 7, "rounds of the uploads scenario: each figure is the median of the rounds")
+	rounds := fs.Int("rounds", 7, "rounds of the uploads and overhead scenarios: each figure is the median of the rounds")
+	longRounds := fs.Int("long-rounds", 5, "rounds of the long-audio scenario")
 	quick := fs.Bool("quick", false, "a smoke test: small files, one round, the limits scenario shrunk")
 	out := fs.String("out", "", "the `file` to write the document to (default ../docs/BENCHMARKS.md; with -quick, none); - for stdout")
 	work := fs.String("work", "", "a `directory` for the audio files (default: a temporary one, removed after)")
@@ -134,8 +189,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return errUsage
 	}
-	if fs.NArg() > 0 || *rounds <= 0 {
-		fmt.Fprintf(stderr, "benchall: unexpected arguments %q, or -rounds not positive\n", fs.Args())
+	if fs.NArg() > 0 || *rounds <= 0 || *longRounds <= 0 {
+		fmt.Fprintf(stderr, "benchall: unexpected arguments %q, or -rounds or -long-rounds not positive\n", fs.Args())
 		fs.Usage()
 		return errUsage
 	}
@@ -152,11 +207,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		s.scenarios = append(s.scenarios, name)
 	}
 	s.cases = []*uploadCase{{files: 50, bytes: 10 << 20, name: "50 × 10 MiB"}, {files: 200, bytes: 1 << 20, name: "200 × 1 MiB"}}
+	s.overhead = []*uploadCase{{files: 2000, bytes: 64 << 10, name: "2000 × 64 KiB"}, {files: 50, bytes: 10 << 20, name: "50 × 10 MiB"}}
+	s.long = longSettings{minutes: 60, seed: 1, rounds: *longRounds, small: 8 << 20, naiveCut: 10 * time.Minute,
+		base: 500 * time.Millisecond, perMin: 250 * time.Millisecond}
 	s.limiters = nil // its defaults
 	if s.quick {
 		s.rounds = 1
 		s.timeout = time.Minute
 		s.cases = []*uploadCase{{files: 4, bytes: 1 << 20, name: "4 × 1 MiB"}, {files: 16, bytes: 64 << 10, name: "16 × 64 KiB"}}
+		s.overhead = []*uploadCase{{files: 40, bytes: 64 << 10, name: "40 × 64 KiB"}, {files: 4, bytes: 1 << 20, name: "4 × 1 MiB"}}
+		s.long = longSettings{minutes: 2, seed: 1, rounds: 1, small: 256 << 10, naiveCut: 30 * time.Second,
+			stenoMaxBytes: 1 << 20, base: 10 * time.Millisecond, perMin: 10 * time.Millisecond}
 		s.limiters = []string{"-scenario", "bucket", "-runs", "1", "-window", "1s", "-requests", "40", "-budget", "20"}
 	}
 
@@ -198,6 +259,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if lr.err != nil {
 			failed++
 		}
+	}
+	if slices.Contains(s.scenarios, "long") {
+		res, err := runLong(ctx, self, filepath.Join(dir, "long"), s, stderr)
+		if err != nil {
+			return err
+		}
+		doc.long = res
+		failed += res.failed()
+	}
+	if slices.Contains(s.scenarios, "overhead") {
+		var made []*uploadCase
+		if doc.uploads != nil {
+			made = doc.uploads.cases
+		}
+		res, err := runOverhead(ctx, self, dir, s, made, stderr)
+		if err != nil {
+			return err
+		}
+		doc.overhead = res
+		failed += res.failed()
 	}
 	doc.took = time.Since(start)
 	doc.machine = describeMachine(ctx, benchDir)

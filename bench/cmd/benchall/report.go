@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,8 @@ type document struct {
 	machine  machine
 	uploads  *uploadResults
 	limits   *limitsResult
+	long     *longResults
+	overhead *overheadResults
 }
 
 // describeMachine reads the CPU, cores, memory, kernel, Go version, the
@@ -165,10 +168,12 @@ func (d *document) write(w io.Writer) {
 	if d.limits != nil {
 		d.writeLimits(w)
 	}
-	fmt.Fprint(w, "## Not measured yet\n\n")
-	fmt.Fprint(w, "- Long audio (cut planning of 60-minute WAV and MP3 against `ffmpeg -af silencedetect`; a 60-minute file end to end against decode-whole-and-split): `bash bench/split/run.sh` measures part of it, outside this command.\n")
-	fmt.Fprint(w, "- Overhead at high concurrency against a fast local server: above, CPU per MiB and per request come from the uploads' runs only.\n")
-	fmt.Fprint(w, "- openai-go with its default retries under the rate-limit scenarios.\n")
+	if d.long != nil {
+		d.writeLong(w)
+	}
+	if d.overhead != nil {
+		d.writeOverhead(w)
+	}
 }
 
 // writeUploads writes the uploads scenario's section.
@@ -236,82 +241,85 @@ func (d *document) writeUploads(w io.Writer) {
 		}
 		d.writeVerdict(w, byName)
 	}
-	d.writeOverhead(w)
 	fmt.Fprint(w, "The pipe's figures are not comparable: the server refuses a chunked upload as soon as it reads the request's headers, so its clients send little. ")
 	fmt.Fprint(w, "It is there to show that the obvious streaming upload does not work against the API.\n\n")
 }
 
-// writeVerdict says where steno is not ahead of a contender, and why.
+// writeVerdict says where steno is not ahead of a contender in wall time
+// or peak RSS, and why, from what the same runs measured.
 func (d *document) writeVerdict(w io.Writer, byName map[string][]upFigures) {
-	sw, ok1 := summarise(byName[cSteno], wallS)
-	sr, ok2 := summarise(byName[cSteno], rssMiB)
+	steno := byName[cSteno]
+	sw, ok1 := summarise(steno, wallS)
+	sr, ok2 := summarise(steno, rssMiB)
 	if !ok1 || !ok2 {
 		fmt.Fprint(w, "steno has no successful run here: no verdict.\n\n")
 		return
 	}
-	var slower, larger []string
+	var notes []string
 	for _, name := range []string{cGoOpenAI, cOpenAIGo, cFloor} {
-		cw, ok1 := summarise(byName[name], wallS)
-		cr, ok2 := summarise(byName[name], rssMiB)
+		other := byName[name]
+		cw, ok1 := summarise(other, wallS)
+		cr, ok2 := summarise(other, rssMiB)
 		if !ok1 || !ok2 {
 			continue
 		}
 		if sw.med > cw.med {
-			slower = append(slower, fmt.Sprintf("slower than %s (%.2fs against %.2fs, %.2f×; its runs ranged %.2f–%.2fs)", name, sw.med, cw.med, sw.med/cw.med, cw.lo, cw.hi))
+			notes = append(notes, fmt.Sprintf("slower than %s: %.3f s against %.3f s (%.2f×). %s", name, sw.med, cw.med, sw.med/cw.med, whySlower(steno, other)))
 		}
 		if sr.med > cr.med {
-			larger = append(larger, fmt.Sprintf("larger than %s in peak RSS (%.1f MiB against %.1f MiB, %.2f×)", name, sr.med, cr.med, sr.med/cr.med))
+			notes = append(notes, fmt.Sprintf("larger than %s in peak RSS: %.2f MiB against %.2f MiB (%.3f×). %s", name, sr.med, cr.med, sr.med/cr.med, whyLarger(steno, other)))
 		}
 	}
-	if len(slower) == 0 && len(larger) == 0 {
+	if len(notes) == 0 {
 		fmt.Fprint(w, "steno is ahead of, or level with, every contender here in wall time and peak RSS.\n\n")
 		return
 	}
-	fmt.Fprintf(w, "Where steno is not ahead: %s.", strings.Join(append(slower, larger...), "; "))
-	if len(slower) > 0 {
-		fmt.Fprint(w, " Why slower: the floor does nothing but stream each file with a length it was given; steno does what a user needs on top of it: ")
-		fmt.Fprint(w, "it checks and sniffs every file before paying for a request (open, stat, read its header for the duration), ")
-		fmt.Fprint(w, "sends through its limiter and its retry logic with per-attempt timeouts (a watchdog on every upload), and parses and validates every answer as a transcript. ")
-		fmt.Fprint(w, "Those costs are per request, not per byte; where steno's median lies within the other's min–max, the difference is this machine's noise.")
-	}
-	if len(larger) > 0 {
-		fmt.Fprint(w, " Why larger: steno's code (limiter, retry, decoding of every response format) makes a bigger binary and runtime than the floor's, and each request in flight holds its own copy buffer and per-attempt state; neither grows with the files' size.")
-	}
-	fmt.Fprint(w, "\n\n")
-}
-
-// writeOverhead writes what a request and a MiB cost in CPU time, steno
-// against the floor, from the uploads' runs.
-func (d *document) writeOverhead(w io.Writer) {
-	r := d.uploads
-	if len(r.cases) < 2 {
-		return
-	}
-	big, small := r.cases[0], r.cases[1]
-	fmt.Fprint(w, "### Overhead, from the same runs\n\n")
-	fmt.Fprintf(w, "CPU time of the client's process (median) per MiB sent, from %s, and per request, from %s. ", big.name, small.name)
-	fmt.Fprint(w, "This is derived from scenario 1, not a run of its own at higher concurrency against a faster server (not done yet: the fake spools and hashes every upload, so its own CPU competes with the client's on this machine).\n\n")
-	fmt.Fprint(w, "| contender | CPU ms per MiB | × floor | CPU ms per request | × floor |\n| --- | ---: | ---: | ---: | ---: |\n")
-	perMiB := func(name string) (float64, bool) {
-		st, ok := summarise(r.runs[big][name], cpuS)
-		return st.med * 1000 / (float64(big.files) * float64(big.bytes) / (1 << 20)), ok
-	}
-	perReq := func(name string) (float64, bool) {
-		st, ok := summarise(r.runs[small][name], cpuS)
-		return st.med * 1000 / float64(small.files), ok
-	}
-	fm, okM := perMiB(cFloor)
-	fr, okR := perReq(cFloor)
-	for _, name := range []string{cSteno, cGoOpenAI, cOpenAIGo, cFloor} {
-		m, ok1 := perMiB(name)
-		q, ok2 := perReq(name)
-		if !ok1 || !ok2 {
-			fmt.Fprintf(w, "| %s | — | — | — | — |\n", name)
-			continue
-		}
-		fmt.Fprintf(w, "| %s | %.2f | %s | %.2f | %s |\n", name, m, ratio(m, fm, okM), q, ratio(q, fr, okR))
+	fmt.Fprint(w, "Where steno is not ahead:\n\n")
+	for _, n := range notes {
+		fmt.Fprintf(w, "- %s\n", n)
 	}
 	fmt.Fprintln(w)
+}
+
+// whySlower says, from the runs' own figures, why steno's median wall
+// time is above another's: run-to-run spread, or what steno did more of.
+func whySlower(steno, other []upFigures) string {
+	sw, _ := summarise(steno, wallS)
+	cw, _ := summarise(other, wallS)
+	var why []string
+	if sw.med <= cw.hi {
+		why = append(why, fmt.Sprintf("steno's median lies within the other's range over the rounds (%.3f–%.3f s): a difference the rounds do not resolve", cw.lo, cw.hi))
+	}
+	why = append(why, moreOf(steno, other))
+	return "Measured: " + strings.Join(why, "; ") + "."
+}
+
+// whyLarger says, from the runs' own figures, why steno's peak RSS is
+// above another's.
+func whyLarger(steno, other []upFigures) string {
+	start := func(f upFigures) float64 { return float64(f.startRSSKB) / 1024 }
+	grew := func(f upFigures) float64 { return float64(f.rssKB-f.startRSSKB) / 1024 }
+	ss, _ := summarise(steno, start)
+	cs, _ := summarise(other, start)
+	sg, _ := summarise(steno, grew)
+	cg, _ := summarise(other, grew)
+	return fmt.Sprintf("Measured: before its first request steno's process held %.1f MiB against %.1f MiB (the code and runtime loaded), and during the sends it grew by %.1f MiB against %.1f MiB.",
+		ss.med, cs.med, sg.med, cg.med)
+}
+
+// moreOf compares the medians of what steno's runs and another's spent:
+// CPU, read and write system calls, Go heap.
+func moreOf(steno, other []upFigures) string {
+	med := func(runs []upFigures, get func(upFigures) float64) float64 {
+		st, _ := summarise(runs, get)
+		return st.med
+	}
+	cpuMs := func(f upFigures) float64 { return f.cpu.Seconds() * 1000 }
+	sysc := func(f upFigures) float64 { return float64(f.syscalls) }
+	mallocs := func(f upFigures) float64 { return float64(f.mallocs) }
+	return fmt.Sprintf("steno's process used %.0f ms of CPU against %.0f, made %.0f read/write system calls against %.0f, and allocated %.1f MiB of Go heap in %.0f objects against %.1f MiB in %.0f",
+		med(steno, cpuMs), med(other, cpuMs), med(steno, sysc), med(other, sysc),
+		med(steno, allocMB), med(steno, mallocs), med(other, allocMB), med(other, mallocs))
 }
 
 // ratio formats a ÷ b, or "—" without b.
@@ -331,7 +339,10 @@ func (d *document) writeLimits(w io.Writer) {
 	fmt.Fprint(w, "With its defaults, in short: 300 uploads under a budget of 50 requests per 6 s window (a scaled minute) counted as a continuous bucket, a sliding window, fixed windows, or a bucket enforced in slices; ")
 	fmt.Fprint(w, "an uncontended high limit; a Groq-like budget of seconds of audio; and a hostile server. ")
 	fmt.Fprint(w, "Contenders: steno's limiter learning the budget (steno-learned) or told it (steno-configured), `x/time/rate` told the exact budget (xrate), ")
-	fmt.Fprint(w, "the OpenAI cookbook's parallel processor (cookbook), the forum pattern of a semaphore of 20 and a 5 s sleep below 10 % remaining (forum), and no limiter (all-at-once).\n\n")
+	fmt.Fprint(w, "the OpenAI cookbook's parallel processor (cookbook), the forum pattern of a semaphore of 20 and a 5 s sleep below 10 % remaining (forum), ")
+	fmt.Fprint(w, "`github.com/openai/openai-go/v3` with its defaults (openai-go: a semaphore of the scenario's in-flight bound, 20 in the budget scenarios and 64 in audio, and in each slot one call of `Audio.Transcriptions.New`; the SDK retries a 429 twice, after its `retry-after-ms`, then returns it as an error, and that file is failed), and no limiter (all-at-once). ")
+	fmt.Fprint(w, "In each table: *× ideal* (or × the reference) is the time ÷ the ideal; *429s* the rate-limited answers; *failed* the files the client gave up on (its caller must send them again); ")
+	fmt.Fprint(w, "*wasted* the requests that brought no transcript, as a share of all the server received (here the 429s: each spends a request of the budget for nothing, as OpenAI counts them).\n\n")
 	if l.err != nil {
 		fmt.Fprintf(w, "**The run failed: %v.** Its output up to there:\n\n", l.err)
 	}
@@ -339,22 +350,175 @@ func (d *document) writeLimits(w io.Writer) {
 	fmt.Fprint(w, strings.TrimRight(l.output, "\n"))
 	fmt.Fprint(w, "\n```\n\n")
 	writeMisses(w, l.output)
+	writeAhead(w, l.output)
+}
+
+// limitsTable is one of the limiters' tables: its scenario, header and
+// rows, cells as printed.
+type limitsTable struct {
+	scenario string
+	header   []string
+	rows     [][]string
+}
+
+// col returns the index of the header cell with the given prefix, or -1.
+func (t limitsTable) col(prefix string) int {
+	for i, h := range t.header {
+		if strings.HasPrefix(h, prefix) {
+			return i
+		}
+	}
+	return -1
+}
+
+// parseLimits reads the tables of the limiters' output: a line "== name:
+// …" starts a scenario, a line starting "contender" is its header, and the
+// lines after it up to a blank or indented one are its rows, cells apart by
+// two spaces or more.
+func parseLimits(output string) []limitsTable {
+	var tables []limitsTable
+	var cur *limitsTable
+	split := func(line string) []string {
+		var cells []string
+		for _, c := range strings.Split(strings.TrimSpace(line), "  ") {
+			if c = strings.TrimSpace(c); c != "" {
+				cells = append(cells, c)
+			}
+		}
+		return cells
+	}
+	for line := range strings.Lines(output) {
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case strings.HasPrefix(line, "== "):
+			name, _, _ := strings.Cut(strings.TrimPrefix(line, "== "), ":")
+			tables = append(tables, limitsTable{scenario: name})
+			cur = &tables[len(tables)-1]
+		case cur == nil:
+		case strings.HasPrefix(line, "contender"):
+			cur.header = split(line)
+		case cur.header != nil && line != "" && !strings.HasPrefix(line, " "):
+			if cells := split(line); len(cells) == len(cur.header) {
+				cur.rows = append(cur.rows, cells)
+			}
+		case cur.header != nil:
+			cur = nil
+		}
+	}
+	return tables
+}
+
+// leadingNumber reads the number a cell starts with ("581 (581–582)",
+// "66 %"), or NaN.
+func leadingNumber(cell string) float64 {
+	f, _, _ := strings.Cut(cell, " ")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(f, "/"), 64)
+	if err != nil {
+		if a, _, ok := strings.Cut(f, "/"); ok {
+			if v, err = strconv.ParseFloat(a, 64); err == nil {
+				return v
+			}
+		}
+		return math.NaN()
+	}
+	return v
+}
+
+// writeAhead lists, for each table of the limiters' output with a time
+// column, the contenders that finished before every steno row, with the
+// figures of theirs and steno's best that say at what price: 429s,
+// failed uploads, wasted requests, the most in a window.
+func writeAhead(w io.Writer, output string) {
+	var lines []string
+	for _, t := range parseLimits(output) {
+		ti, qi, fi, wi, mi := t.col("time"), t.col("429s"), t.col("failed"), t.col("wasted"), t.col("most in a ")
+		if ti < 0 {
+			continue
+		}
+		best := -1
+		for i, r := range t.rows {
+			if strings.HasPrefix(r[0], "steno-") && !math.IsNaN(leadingNumber(r[ti])) &&
+				(best < 0 || leadingNumber(r[ti]) < leadingNumber(t.rows[best][ti])) {
+				best = i
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		sb := t.rows[best]
+		cell := func(r []string, i int) float64 {
+			if i < 0 {
+				return math.NaN()
+			}
+			return leadingNumber(r[i])
+		}
+		var ahead []string
+		for _, r := range t.rows {
+			if strings.HasPrefix(r[0], "steno-") || !(cell(r, ti) < cell(sb, ti)) {
+				continue
+			}
+			var price []string
+			if cell(r, fi) > 0 {
+				price = append(price, fmt.Sprintf("failed: %s uploads given up", r[fi]))
+			}
+			if cell(r, qi) > cell(sb, qi) {
+				price = append(price, fmt.Sprintf("429s: %s against %s (wasted: %s of its requests against %s)", r[qi], sb[qi], r[wi], sb[wi]))
+			}
+			if cell(r, mi) > cell(sb, mi) {
+				price = append(price, fmt.Sprintf("most requests in one window: %s against %s", r[mi], sb[mi]))
+			}
+			what := "with no more 429s, failed uploads or requests in a window than steno"
+			if len(price) > 0 {
+				what = strings.Join(price, ", ")
+			}
+			ahead = append(ahead, fmt.Sprintf("%s (%s s) %s", r[0], r[ti], what))
+		}
+		if len(ahead) > 0 {
+			lines = append(lines, fmt.Sprintf("in %s, against %s's %s s: %s", t.scenario, sb[0], sb[ti], strings.Join(ahead, "; ")))
+		}
+	}
+	if len(lines) == 0 {
+		fmt.Fprint(w, "No contender finished before steno's best row in any scenario.\n\n")
+		return
+	}
+	fmt.Fprint(w, "Where a contender finished before steno, and at what price, from the tables' own columns:\n\n")
+	for _, l := range lines {
+		fmt.Fprintf(w, "- %s.\n", l)
+	}
+	fmt.Fprintln(w)
 }
 
 // writeMisses lists the steno rows of the limiters' tables that missed
 // their target, and says why where the reason is known.
 func writeMisses(w io.Writer, output string) {
-	var misses []string
+	var misses, overlaps []string
 	quantised := false
-	scenario := ""
-	for line := range strings.Lines(output) {
-		if name, ok := strings.CutPrefix(line, "== "); ok {
-			scenario, _, _ = strings.Cut(name, ":")
-			continue
+	for _, t := range parseLimits(output) {
+		ti, mi, gi := t.col("time"), t.col("min–max"), len(t.header)-1
+		ref := ""
+		if ri := t.col("× "); ri >= 0 {
+			ref = strings.TrimPrefix(t.header[ri], "× ")
 		}
-		if f := strings.Fields(line); len(f) > 0 && strings.Contains(line, " MISS ") {
-			misses = append(misses, fmt.Sprintf("%s in %s", f[0], scenario))
-			quantised = quantised || scenario == "quantised"
+		for _, r := range t.rows {
+			if !strings.HasPrefix(r[gi], "MISS") {
+				continue
+			}
+			misses = append(misses, fmt.Sprintf("%s in %s", r[0], t.scenario))
+			quantised = quantised || t.scenario == "quantised"
+			if ti < 0 || mi < 0 || ref == "" || ref == "ideal" {
+				continue
+			}
+			for _, rr := range t.rows {
+				if rr[0] != ref {
+					continue
+				}
+				lo, hi := rangeOf(r[mi])
+				rlo, rhi := rangeOf(rr[mi])
+				if lo <= rhi && rlo <= hi {
+					overlaps = append(overlaps, fmt.Sprintf("in %s, %s's rounds took %s s and %s's %s s: the ranges overlap, and its median's miss (%s s against %s s) is within this machine's run-to-run spread",
+						t.scenario, r[0], r[mi], ref, rr[mi], r[ti], rr[ti]))
+				}
+			}
 		}
 	}
 	if len(misses) == 0 {
@@ -364,7 +528,24 @@ func writeMisses(w io.Writer, output string) {
 	fmt.Fprintf(w, "Where steno missed its target: %s.", strings.Join(misses, "; "))
 	if quantised {
 		fmt.Fprint(w, " Why, in quantised: the server's headers describe the whole budget, never its slices, so a limiter that spends what the server says remains sends a burst that the slices refuse; ")
-		fmt.Fprint(w, "steno learns from those 429s to spread its requests, but only after them. Told that the server punishes bursts (Config.Spread, the steno-spread row), it meets the target; x/time/rate with the exact budget draws more 429s still.")
+		fmt.Fprint(w, "steno learns from those 429s to spread its requests (the \"spread at\" in its notes), but only after them. Told that the server punishes bursts (Config.Spread, the steno-spread row), it meets the target; x/time/rate with the exact budget draws more 429s.")
 	}
-	fmt.Fprint(w, " Elsewhere, compare the time and 429 columns with the other contenders': a target is steno's own bar, not a ranking.\n\n")
+	for _, o := range overlaps {
+		fmt.Fprintf(w, " Why, %s.", o)
+	}
+	fmt.Fprint(w, " A target is steno's own bar, not a ranking: below, every contender that finished before steno.\n\n")
+}
+
+// rangeOf reads a "lo–hi" cell, or NaNs.
+func rangeOf(cell string) (lo, hi float64) {
+	a, b, ok := strings.Cut(cell, "–")
+	if !ok {
+		return math.NaN(), math.NaN()
+	}
+	lo, err1 := strconv.ParseFloat(a, 64)
+	hi, err2 := strconv.ParseFloat(b, 64)
+	if err1 != nil || err2 != nil {
+		return math.NaN(), math.NaN()
+	}
+	return lo, hi
 }

@@ -43,6 +43,7 @@ type upFigures struct {
 	wall        time.Duration
 	cpu         time.Duration // user + system time of the contender's process
 	rssKB       int64         // its peak resident set
+	startRSSKB  int64         // its resident set before the first request
 	allocBytes  uint64
 	mallocs     uint64
 	numGC       uint32
@@ -50,6 +51,8 @@ type upFigures struct {
 	statuses    map[int]int
 	chunked     int64 // requests the server received without a Content-Length
 	serverBytes int64
+	sendCPU     time.Duration // user + system time of the process while it sent (getrusage in the child)
+	syscalls    int64         // read and write system calls meanwhile
 }
 
 // makeCase writes c's files into dir (a tone with noise, different in every
@@ -154,13 +157,14 @@ type fakeServer struct {
 	done    chan error
 }
 
-// startFake starts a fresh fake API: no rate limit, no latency.
-func startFake() (*fakeServer, error) {
+// startFake starts a fresh fake API configured by cfg (for the uploads:
+// the zero Config, no rate limit, no latency).
+func startFake(cfg transcribetest.Config) (*fakeServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	s := &fakeServer{h: transcribetest.NewHandler(transcribetest.Config{}), url: "http://" + ln.Addr().String() + "/v1", done: make(chan error, 1)}
+	s := &fakeServer{h: transcribetest.NewHandler(cfg), url: "http://" + ln.Addr().String() + "/v1", done: make(chan error, 1)}
 	s.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength < 0 || slices.Contains(r.TransferEncoding, "chunked") {
@@ -187,7 +191,7 @@ func (s *fakeServer) stop() {
 // runUpload runs contender name once on c in a process of its own against
 // a fresh fake, and verifies every answer.
 func runUpload(ctx context.Context, self string, name string, c *uploadCase, timeout time.Duration) upFigures {
-	srv, err := startFake()
+	srv, err := startFake(transcribetest.Config{})
 	if err != nil {
 		return upFigures{err: err}
 	}
@@ -224,8 +228,9 @@ func runUpload(ctx context.Context, self string, name string, c *uploadCase, tim
 		return f
 	}
 	f.wall = time.Duration(rep.WallNs)
-	f.rssKB = rep.VmHWMkB
+	f.rssKB, f.startRSSKB = rep.VmHWMkB, rep.StartRSSkB
 	f.allocBytes, f.mallocs, f.numGC = rep.AllocBytes, rep.Mallocs, rep.NumGC
+	f.sendCPU, f.syscalls = time.Duration(rep.CPUNs), rep.Syscalls
 	f.err = verify(name, c, rep.Answers, f)
 	return f
 }
