@@ -422,7 +422,7 @@ func (b *batch) send(ctx context.Context, src *source, req Request, h hooks, kep
 		return b.c.send(ctx, endpoint, src, req, h)
 	}
 	_, size, err := b.c.form(endpoint, src, req)
-	if err != nil || !b.c.mustSplit(src, size, req, false) {
+	if err != nil || !b.c.inPieces(src, size, req, false) {
 		return b.c.send(ctx, endpoint, src, req, h)
 	}
 	t, attempts, err := b.c.sendPiecesKept(ctx, endpoint, src, req, h, kept)

@@ -366,8 +366,8 @@ func (c *Client) send(ctx context.Context, endpoint string, src *source, req Req
 	var attempts int
 	// Cut when the body is over the provider's limit (which may be over
 	// MaxBodySize, or none), the audio over the model's cap, or
-	// SplitOptions asks for it.
-	if c.mustSplit(src, size, req, endpoint == "/audio/translations") {
+	// SplitOptions asks for it; plan pieces to leave silence out.
+	if c.inPieces(src, size, req, endpoint == "/audio/translations") {
 		t, attempts, err = c.sendPieces(ctx, endpoint, src, req, h)
 	} else {
 		t, attempts, err = c.sendForm(ctx, endpoint, src.name, form, req.format(), cost(req.model(), src.seconds()), h)

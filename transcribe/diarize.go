@@ -167,8 +167,13 @@ func (s *speakers) learn(ctx context.Context, t *Transcription, m *speakerMap, p
 		if !ok {
 			continue
 		}
-		at := func(sec float64) time.Duration { return p.Offset + time.Duration(sec*float64(time.Second)) }
-		data, f, d, err := audio.Clip(ctx, s.src.readerAt(), s.src.file.Size, at(from), at(to),
+		// In the original; where silence was left out between from and
+		// to, the clip takes some of it instead of what follows.
+		clock := partOf(p, nil)
+		at := func(sec float64) time.Duration {
+			return time.Duration(clock.original(sec, false) * float64(time.Second))
+		}
+		data, f, d, err := audio.Clip(ctx, s.src.readerAt(), s.src.file.Size, at(from), at(from)+time.Duration((to-from)*float64(time.Second)),
 			audio.ClipOptions{MaxBytes: s.clipBytes, MinDuration: minSpeakerClip - 50*time.Millisecond, TempDir: s.c.tempDir})
 		if err != nil {
 			s.c.log.LogAttrs(ctx, slog.LevelDebug, "transcribe: no reference clip", slog.String("file", s.src.name),

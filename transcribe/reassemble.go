@@ -75,7 +75,15 @@ type part struct {
 	t       *Transcription // the piece's transcript (Format verbose_json, json or text)
 	offset  float64        // seconds to add to the piece's timestamps; down to -1 (an MP3's codec delay), times it makes negative are 0
 	overlap float64        // seconds at the piece's start shared with the previous piece (hard cut); 0 after a silence cut
+	// spans, when the piece left silence out (SplitOptions.SkipSilence),
+	// map its times to the original's, stretch by stretch; offset is then
+	// the first one's.
+	spans []span
 }
+
+// span is a stretch of the original that a piece holds: from at on, the
+// piece's audio is the original's from start.
+type span struct{ at, start float64 }
 
 const (
 	// lcsMinWindow and lcsWordsPerSecond bound how many words at the end
@@ -219,7 +227,7 @@ func reassembleTo(parts []part, format ResponseFormat, end float64) (*Transcript
 	last := pieces[len(pieces)-1]
 	duration := max(lastEnd, last.offset)
 	if last.t.Duration > 0 {
-		duration = last.shift(last.t.Duration)
+		duration = last.shiftEnd(last.t.Duration)
 	}
 	duration = max(duration, end)
 
@@ -310,7 +318,7 @@ func newStitchPiece(p part) *stitchPiece {
 		sp.segs = make([]Segment, len(t.Segments))
 		sp.outside = make([]bool, len(t.Segments))
 		for i, s := range t.Segments {
-			s.Start, s.End = sp.shift(s.Start), sp.shift(s.End)
+			s.Start, s.End = sp.shift(s.Start), sp.shiftEnd(s.End)
 			if p.offset != 0 {
 				s.Seek = max(0, s.Seek+int(math.Round(p.offset*100))) // seek counts 10 ms frames
 			}
@@ -323,19 +331,36 @@ func newStitchPiece(p part) *stitchPiece {
 	}
 	sp.words = make([]Word, len(t.Words))
 	for i, w := range t.Words {
-		w.Start, w.End = sp.shift(w.Start), sp.shift(w.End)
+		w.Start, w.End = sp.shift(w.Start), sp.shiftEnd(w.End)
 		sp.words[i] = w
 	}
 	sp.to = len(sp.units)
 	return sp
 }
 
-// shift moves a time of the piece to the original audio's.
-func (p *stitchPiece) shift(sec float64) float64 {
-	if p.offset == 0 {
+// shift moves a time of the piece to the original audio's: a start, which
+// at the junction of two spans is the later one's.
+func (p *stitchPiece) shift(sec float64) float64 { return p.part.original(sec, false) }
+
+// shiftEnd moves an end to the original audio's: at the junction of two
+// spans, the earlier one's.
+func (p *stitchPiece) shiftEnd(sec float64) float64 { return p.part.original(sec, true) }
+
+// original returns the original audio's time of sec, a time in the
+// part's audio; at a junction of spans the earlier one's when end.
+func (p part) original(sec float64, end bool) float64 {
+	offset := p.offset
+	if len(p.spans) > 0 {
+		k := 0
+		for k+1 < len(p.spans) && (p.spans[k+1].at < sec || !end && p.spans[k+1].at == sec) {
+			k++
+		}
+		offset = p.spans[k].start - p.spans[k].at
+	}
+	if offset == 0 {
 		return sec
 	}
-	return max(0, math.Round((sec+p.offset)*1e6)/1e6)
+	return max(0, math.Round((sec+offset)*1e6)/1e6)
 }
 
 // timed reports whether the piece's words have timestamps, or it has no

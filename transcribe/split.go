@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -68,7 +70,30 @@ type SplitOptions struct {
 	// are never taken for a partial transcript. A file none of whose
 	// pieces was transcribed fails whatever AllowPartial says.
 	AllowPartial bool
+	// SkipSilence leaves silence out of what is sent: the silence at the
+	// start and the end of the audio, and every pause of at least
+	// SkipPause, but for a quarter of a second at each side (so that no
+	// word is clipped, and a pause still sounds like one). It is silence
+	// the API would bill, and in which Whisper may invent text. Every
+	// timestamp of the transcript (segments, words, srt and vtt cues) is
+	// mapped back to the original audio, exactly; Transcription.
+	// SkippedSeconds says how much was left out. The pauses are found as
+	// cuts are, against the recording's noise floor, which takes decoding
+	// the whole file: WAV and MP3 pieces are then ranges of the original's
+	// samples or frames, one after the other; other formats are re-encoded
+	// to FLAC without the silence (ffmpeg). A file that needs no cut is
+	// still sent in one request; one in which silence cannot be looked
+	// for (no ffmpeg for its format) is sent as it is.
+	SkipSilence bool
+	// SkipPause is the shortest pause SkipSilence leaves out; default
+	// DefaultSkipPause. It must be at least a second.
+	SkipPause time.Duration
 }
+
+// DefaultSkipPause is the default SplitOptions.SkipPause: pauses of 2 s or
+// more are left out of what is sent, but for a quarter of a second at
+// each side.
+const DefaultSkipPause = 2 * time.Second
 
 // DefaultMaxPieceBytes is the default largest piece: 24 MiB of audio, which
 // with the multipart framing stays under MaxBodySize.
@@ -86,6 +111,9 @@ func WithSplitting(o SplitOptions) Option {
 		}
 		if o.MaxBytes > 0 && o.MaxBytes < audio.MinPieceBytes {
 			return fmt.Errorf("transcribe: split pieces of %d bytes are too small", o.MaxBytes)
+		}
+		if o.SkipPause != 0 && o.SkipPause < time.Second {
+			return fmt.Errorf("transcribe: SkipPause %v: want at least 1s", o.SkipPause)
 		}
 		c.split = o
 		return nil
@@ -109,6 +137,9 @@ type Piece struct {
 	// where nothing was measured (the first piece; a cut in audio that
 	// could not be decoded).
 	Floor, Speech, PauseLevel float32
+	// Sent is the seconds of audio sent for the piece: End - Start, less
+	// the silence SplitOptions.SkipSilence left out.
+	Sent float64
 }
 
 // CutKind says how the cut before a Piece was made.
@@ -177,7 +208,41 @@ func minDuration(a, b time.Duration) time.Duration {
 
 // planOptions returns how the client cuts audio, whatever the model.
 func (c *Client) planOptions() audio.PlanOptions {
-	return audio.PlanOptions{MaxBytes: c.split.MaxBytes, MaxDuration: c.split.MaxDuration, Shrink: c.split.Shrink, TempDir: c.tempDir}
+	o := audio.PlanOptions{MaxBytes: c.split.MaxBytes, MaxDuration: c.split.MaxDuration, Shrink: c.split.Shrink, TempDir: c.tempDir}
+	if c.split.SkipSilence {
+		o.SkipPause = cmp.Or(c.split.SkipPause, DefaultSkipPause)
+	}
+	return o
+}
+
+// inPieces reports whether src, sent with req (its body bodySize bytes),
+// goes through the planner: when it must be cut (see mustSplit), or to
+// leave its silence out.
+func (c *Client) inPieces(src *source, bodySize int64, req Request, translate bool) bool {
+	return c.split.SkipSilence || c.mustSplit(src, bodySize, req, translate)
+}
+
+// pieceSeconds is how long the audio sent for p plays.
+func pieceSeconds(p audio.Piece) time.Duration {
+	if p.Sent > 0 {
+		return p.Sent
+	}
+	return p.End - p.Start
+}
+
+// partOf returns how piece p's transcript t sits in the original audio.
+func partOf(p audio.Piece, t *Transcription) part {
+	// After a cut in a pause, what the pieces share (an MP3 piece's
+	// pre-roll) is silence: nothing to de-duplicate.
+	overlap := p.Overlap
+	if p.Silence {
+		overlap = 0
+	}
+	pt := part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
+	for _, sp := range p.Spans {
+		pt.spans = append(pt.spans, span{at: sp.At.Seconds(), start: sp.Start.Seconds()})
+	}
+	return pt
 }
 
 // planOptionsFor returns how the client cuts audio sent with req: to
@@ -262,15 +327,22 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 	if err != nil {
 		return nil, 0, err
 	}
-	if !c.mustSplit(src, size, req, translate) {
+	must := c.mustSplit(src, size, req, translate)
+	whole := func() (*Transcription, int, error) {
 		return c.sendForm(ctx, endpoint, src.name, form, req.format(), cost(req.model(), src.seconds()), h)
+	}
+	if !must && !c.split.SkipSilence {
+		return whole()
 	}
 	plan := c.planOptionsFor(req, translate)
 	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, plan)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
-		}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, 0, ctx.Err()
+	case err != nil && !must: // no silence can be looked for in it
+		c.log.LogAttrs(ctx, slog.LevelDebug, "transcribe: silence not skipped", slog.String("file", src.name), slog.Any("error", err))
+		return whole()
+	case err != nil:
 		return nil, 0, cutError(src, err)
 	}
 	defer audio.Release(pieces)
@@ -296,17 +368,11 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 	send := func(ctx context.Context, i int, r Request) (err error) {
 		defer func() { errs[i] = err }()
 		p := pieces[i]
-		// After a cut in a pause, what the pieces share (an MP3 piece's
-		// pre-roll) is silence: nothing to de-duplicate.
-		overlap := p.Overlap
-		if p.Silence {
-			overlap = 0
-		}
 		var key string
 		if kept != nil {
 			key = pieceKey(i, p, r)
 			if t, ok := kept.load(key, r.format()); ok {
-				parts[i] = part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
+				parts[i] = partOf(p, t)
 				return nil
 			}
 		}
@@ -317,7 +383,7 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 			file:     multipart.File{Size: p.Size, Open: p.Open},
 			close:    func() error { return nil },
 			probed:   true,
-			probe:    audio.Info{Format: p.Format, Duration: p.End - p.Start},
+			probe:    audio.Info{Format: p.Format, Duration: pieceSeconds(p)},
 		}
 		form, size, err := c.form(endpoint, sub, r)
 		if err != nil {
@@ -336,7 +402,7 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 				return err
 			}
 		}
-		parts[i] = part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
+		parts[i] = partOf(p, t)
 		return nil
 	}
 	// gives up reports whether the pieces after one that failed with err
@@ -393,7 +459,7 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 	for _, n := range attempts {
 		total += n
 	}
-	t, err := c.stitchPieces(ctx, pieces, parts, errs, req.format())
+	t, err := c.stitchPieces(ctx, src, pieces, parts, errs, req.format())
 	if err != nil {
 		return nil, total, err
 	}
@@ -414,7 +480,7 @@ func stopsPieces(err error) bool {
 // stopsPieces), else the first of any when ctx is done, else a
 // *PartialError, unless SplitOptions.AllowPartial accepts the transcript
 // of the pieces that were transcribed (at least one), with Missing set.
-func (c *Client) stitchPieces(ctx context.Context, pieces []audio.Piece, parts []part, errs []error, format ResponseFormat) (*Transcription, error) {
+func (c *Client) stitchPieces(ctx context.Context, src *source, pieces []audio.Piece, parts []part, errs []error, format ResponseFormat) (*Transcription, error) {
 	var first, stop error
 	for _, err := range errs {
 		switch {
@@ -449,21 +515,52 @@ func (c *Client) stitchPieces(ctx context.Context, pieces []audio.Piece, parts [
 		kept = append(kept, p)
 	}
 	end := 0.0
-	if parts[len(parts)-1].t == nil { // the duration is still the file's
-		end = pieces[len(pieces)-1].End.Seconds()
+	if parts[len(parts)-1].t == nil || c.split.SkipSilence {
+		// The duration is still the file's, when its last piece, or
+		// the silence at its end, was not transcribed.
+		end = fileEnd(src, pieces).Seconds()
 	}
 	t, err := reassembleTo(kept, format, end)
 	if err != nil {
 		return nil, err
 	}
 	if t.Duration == 0 { // the format has none (srt, vtt, json): the plan's
-		t.Duration = pieces[len(pieces)-1].End.Seconds()
+		t.Duration = fileEnd(src, pieces).Seconds()
 	}
 	for _, p := range pieces {
 		t.Pieces = append(t.Pieces, newPiece(p))
 	}
 	t.Missing = missing
+	if c.split.SkipSilence {
+		t.SkippedSeconds = skippedSeconds(src, pieces)
+	}
 	return t, nil
+}
+
+// fileEnd is where the audio of src, cut into pieces, ends: where the
+// last piece ends, or later, where the probe says so exactly (a piece of
+// silence alone at the end is not in the plan).
+func fileEnd(src *source, pieces []audio.Piece) time.Duration {
+	end := pieces[len(pieces)-1].End
+	if info, err := src.info(); err == nil && info.Exact {
+		end = max(end, info.Duration)
+	}
+	return end
+}
+
+// skippedSeconds returns the seconds of src's audio that its pieces left
+// out: the silence within them, and the pieces of silence alone, not
+// sent.
+func skippedSeconds(src *source, pieces []audio.Piece) float64 {
+	total := fileEnd(src, pieces)
+	var left, covered time.Duration // left out of the pieces; held by them
+	var end time.Duration
+	for _, p := range pieces {
+		left += p.End - p.Start - pieceSeconds(p)
+		covered += max(0, p.End-max(p.Start, end))
+		end = max(end, p.End)
+	}
+	return math.Round(max(0, left+total-covered).Seconds()*1000) / 1000
 }
 
 // missingRanges returns the stretches of the audio that the pieces
@@ -498,7 +595,7 @@ func missingRanges(pieces []audio.Piece, parts []part) (missing []TimeRange, fai
 func newPiece(p audio.Piece) Piece {
 	out := Piece{
 		Start: p.Start.Seconds(), End: p.End.Seconds(), Bytes: p.Size, Silence: p.Silence, Overlap: p.Overlap.Seconds(),
-		Floor: p.Floor, Speech: p.Speech, PauseLevel: p.PauseLevel,
+		Floor: p.Floor, Speech: p.Speech, PauseLevel: p.PauseLevel, Sent: pieceSeconds(p).Seconds(),
 	}
 	switch {
 	case p.Index == 0:

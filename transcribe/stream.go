@@ -181,8 +181,12 @@ func (c *Client) stream(ctx context.Context, src *source, req Request, yield fun
 		return
 	}
 	var t *Transcription
-	if c.mustSplit(src, size, req, false) {
-		t, err = c.streamPieces(ctx, endpoint, src, req, yield)
+	if c.inPieces(src, size, req, false) {
+		t, err = c.streamPieces(ctx, endpoint, src, req, yield, func() (*Transcription, error) {
+			e := &emitter{yield: yield}
+			t, _, err := c.streamForm(ctx, endpoint, src.name, form, req.format(), cost(req.model(), src.seconds()), e.emit)
+			return t, err
+		})
 	} else {
 		e := &emitter{yield: yield}
 		t, _, err = c.streamForm(ctx, endpoint, src.name, form, req.format(), cost(req.model(), src.seconds()), e.emit)
@@ -202,11 +206,11 @@ func (c *Client) stream(ctx context.Context, src *source, req Request, yield fun
 // has one.
 type emitter struct {
 	yield func(StreamEvent, error) bool
-	// speakers and offset, for the pieces of a diarized file, rename a
+	// speakers and clock, for the pieces of a diarized file, rename a
 	// segment's speaker as the file names it and move its times to the
 	// file's.
 	speakers *speakerMap
-	offset   float64
+	clock    part
 	piece    int  // the piece under way
 	fresh    bool // no text of this piece yielded yet
 	text     bool // text has been yielded
@@ -219,7 +223,7 @@ func (e *emitter) emit(ev StreamEvent) bool {
 	if ev.Segment != nil && e.speakers != nil {
 		seg := *ev.Segment
 		seg.Speaker = e.speakers.name(seg.Speaker)
-		seg.Start, seg.End = max(0, seg.Start+e.offset), max(0, seg.End+e.offset)
+		seg.Start, seg.End = e.clock.original(seg.Start, false), e.clock.original(seg.End, true)
 		ev.Segment = &seg
 	}
 	if ev.Type == EventDelta && ev.Delta != "" {
@@ -238,15 +242,27 @@ func (e *emitter) emit(ev StreamEvent) bool {
 // startPiece makes the events that follow piece i's.
 func (e *emitter) startPiece(i int) { e.piece, e.fresh = i, true }
 
-// streamPieces cuts src as sendPieces does, streams its pieces one after
-// the other, and returns the stitched transcript.
-func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source, req Request, yield func(StreamEvent, error) bool) (*Transcription, error) {
+// streamPieces cuts src as sendPieces does (to leave silence out, a file
+// that fits is one piece), streams its pieces one after the other, and
+// returns the stitched transcript; whole streams src as it is, when it
+// need not be cut and its silence cannot be looked for.
+func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source, req Request, yield func(StreamEvent, error) bool, whole func() (*Transcription, error)) (*Transcription, error) {
+	_, size, err := c.form(endpoint, src, withStream(req))
+	if err != nil {
+		return nil, err
+	}
+	must := c.mustSplit(src, size, req, false)
+	if !must && !c.split.SkipSilence {
+		return whole()
+	}
 	plan := c.planOptionsFor(req, false)
 	pieces, err := audio.Plan(ctx, src.readerAt(), src.file.Size, plan)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil && !must: // no silence can be looked for in it
+		return whole()
+	case err != nil:
 		return nil, cutError(src, err)
 	}
 	defer audio.Release(pieces)
@@ -283,12 +299,12 @@ func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source,
 			file:     multipart.File{Size: p.Size, Open: p.Open},
 			close:    func() error { return nil },
 			probed:   true,
-			probe:    audio.Info{Format: p.Format, Duration: p.End - p.Start},
+			probe:    audio.Info{Format: p.Format, Duration: pieceSeconds(p)},
 		}
 		e.startPiece(i)
 		if sp != nil {
 			r = sp.request(r)
-			e.speakers, e.offset = sp.mapper(r), p.Offset.Seconds()
+			e.speakers, e.clock = sp.mapper(r), partOf(p, nil)
 		}
 		t, n, err := c.streamPiece(ctx, endpoint, sub, r, e)
 		total += n
@@ -304,13 +320,9 @@ func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source,
 		if sp != nil {
 			sp.learn(ctx, t, e.speakers, p)
 		}
-		overlap := p.Overlap
-		if p.Silence {
-			overlap = 0
-		}
-		parts[i] = part{t: t, offset: p.Offset.Seconds(), overlap: overlap.Seconds()}
+		parts[i] = partOf(p, t)
 	}
-	t, err := c.stitchPieces(ctx, pieces, parts, errs, req.format())
+	t, err := c.stitchPieces(ctx, src, pieces, parts, errs, req.format())
 	if err != nil {
 		return nil, err
 	}

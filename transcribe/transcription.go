@@ -19,12 +19,16 @@ type Transcription struct {
 	Raw       []byte         // the response body
 	RequestID string         // the x-request-id header
 	Attempts  int            // HTTP requests made, retries included
-	Pieces    []Piece        // how the audio was cut, when it did not fit in one request
+	Pieces    []Piece        // how the audio was cut, when it did not fit in one request (or silence was left out of it: SplitOptions.SkipSilence)
 	// Missing lists the stretches of the audio the transcript lacks: the
 	// pieces of a cut file that failed after their retries, when
 	// SplitOptions.AllowPartial accepted the others' transcripts. Empty
 	// for a whole transcript.
 	Missing []TimeRange
+	// SkippedSeconds is the audio, in seconds, that was not sent because
+	// it was silence (SplitOptions.SkipSilence): neither transcribed nor
+	// billed. Timestamps are the original audio's all the same.
+	SkippedSeconds float64
 }
 
 // TimeRange is a stretch of audio, in seconds from the start of the

@@ -167,6 +167,7 @@ func parseFlags(args []string, stderr io.Writer) (config, int) {
 	fs.DurationVar(&c.split.MaxDuration, "cut", 0, "cut files into pieces of at most this long (e.g. 10m), sent in parallel; files over 25 MB are always cut at silences")
 	fs.BoolVar(&c.split.Shrink, "shrink", false, "re-encode WAV or MP3 files that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
 	fs.BoolVar(&c.split.AllowPartial, "partial", false, "when some pieces of a cut file fail, write the others' transcript (a re-run sends only the missing pieces)")
+	fs.BoolVar(&c.split.SkipSilence, "skip-silence", false, "leave silence out of what is sent (at the ends, and pauses of 2 s or more): not billed, timestamps unchanged")
 	fs.DurationVar(&c.timeouts.Stall, "stall", transcribe.DefaultStallTimeout, "retry an attempt whose upload or answer moves under 1 KiB/s for this long (0: never)")
 	fs.DurationVar(&c.timeouts.FirstByte, "first-byte", transcribe.DefaultFirstByteTimeout, "retry an attempt whose answer has not begun this long after its upload (0: never)")
 	if err := fs.Parse(args); err != nil {

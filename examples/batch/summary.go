@@ -18,11 +18,19 @@ type failure struct {
 	Error string `json:"error"`
 }
 
+// partial is a file transcribed in part (-partial): the stretches its
+// transcript lacks, which a re-run sends.
+type partial struct {
+	File    string                 `json:"file"`
+	Missing []transcribe.TimeRange `json:"missing"`
+}
+
 // summary counts a batch's results; it is also the -json output. It holds
 // the failures, not the jobs: its size does not grow with the number of
 // files that went well.
 type summary struct {
 	Done             int       `json:"done"`
+	Partial          int       `json:"partial"` // of Done: pieces missing (-partial)
 	Failed           int       `json:"failed"`
 	Skipped          int       `json:"skipped"`
 	NotAttempted     int       `json:"not_attempted"`
@@ -31,9 +39,11 @@ type summary struct {
 	Retries          int       `json:"retries"`
 	RateLimited      int       `json:"rate_limited"` // 429 rate_limit_exceeded answers
 	AudioSeconds     float64   `json:"audio_seconds"`
+	SkippedSeconds   float64   `json:"skipped_seconds"` // silence not sent (-skip-silence)
 	EstimatedCostUSD float64   `json:"estimated_cost_usd"`
 	ElapsedSeconds   float64   `json:"elapsed_seconds"`
 	Failures         []failure `json:"failures"`
+	Partials         []partial `json:"partials"`
 	Aborted          string    `json:"aborted,omitempty"`      // quota_exhausted, invalid_key, permission_denied, not_found, redirect_refused, output_error, budget_reached
 	AbortReason      string    `json:"abort_reason,omitempty"` // the same, in a sentence
 	Interrupted      bool      `json:"interrupted,omitempty"`
@@ -48,6 +58,7 @@ type summary struct {
 func newSummary(cfg config) *summary {
 	return &summary{
 		Failures:  []failure{},
+		Partials:  []partial{},
 		DryRun:    cfg.dryRun,
 		Model:     cfg.req.Model,
 		OutputDir: cfg.out,
@@ -70,6 +81,13 @@ func (s *summary) add(ctx context.Context, r transcribe.BatchResult) {
 		s.Done++
 		s.AudioSeconds += r.AudioSeconds
 		s.EstimatedCostUSD += r.CostUSD
+		if t := r.Transcription; t != nil {
+			s.SkippedSeconds += t.SkippedSeconds
+			if len(t.Missing) > 0 {
+				s.Partial++
+				s.Partials = append(s.Partials, partial{File: r.Job.ID, Missing: t.Missing})
+			}
+		}
 	case transcribe.StatusPlanned:
 		s.Planned++
 		s.AudioSeconds += r.AudioSeconds
@@ -157,7 +175,24 @@ func (s *summary) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n%d done, %d failed, %d skipped (already done), %d not attempted\n", s.Done, s.Failed, s.Skipped, s.NotAttempted)
 	s.printFailures(w)
+	if s.Partial > 0 {
+		fmt.Fprintf(w, "%d of the done are partial (pieces failed): re-run to send only their missing pieces\n", s.Partial)
+		for i, p := range s.Partials {
+			if i == maxListed {
+				fmt.Fprintf(w, "  … and %d more (see -json)\n", len(s.Partials)-maxListed)
+				break
+			}
+			fmt.Fprintf(w, "  partial %s: missing", safe(p.File))
+			for _, m := range p.Missing {
+				fmt.Fprintf(w, " %.1f–%.1f s", m.Start, m.End)
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	fmt.Fprintf(w, "audio: %.1f min; estimated cost: %s\n", s.AudioSeconds/60, s.cost())
+	if s.SkippedSeconds > 0 {
+		fmt.Fprintf(w, "silence skipped: %.1f min not sent (nor billed)\n", s.SkippedSeconds/60)
+	}
 	fmt.Fprintf(w, "requests: %d; retries: %d; rate limited (429): %d; elapsed: %v\n",
 		s.Requests, s.Retries, s.RateLimited, time.Duration(s.ElapsedSeconds*float64(time.Second)).Round(100*time.Millisecond))
 	switch {
@@ -208,7 +243,7 @@ func (s *summary) exitCode() int {
 		return exitOK
 	case s.abortErr != nil:
 		return exitAborted
-	case s.Failed > 0:
+	case s.Failed > 0, s.Partial > 0:
 		return exitFailed
 	}
 	return exitOK

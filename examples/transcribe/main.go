@@ -2,7 +2,7 @@
 // speech-to-text server and prints the transcript.
 //
 //	transcribe [-model m] [-language l] [-prompt p] [-format f] [-temperature t]
-//	           [-cut duration] [-shrink] [-chain] [-partial] [-stall d] [-first-byte d]
+//	           [-cut duration] [-shrink] [-chain] [-partial] [-skip-silence] [-stall d] [-first-byte d]
 //	           [-stream] [-simulate] FILE
 //
 // It reads the environment as the official SDKs do, and says on its first
@@ -21,8 +21,10 @@
 // the API's size limit are cut at silences and stitched back; -cut cuts
 // sooner, for speed; with -partial, a file some of whose pieces fail
 // still prints the others' transcript, the missing stretches listed on
-// stderr (without it, the command fails and says which they are). An
-// attempt whose upload or answer stalls (under
+// stderr (without it, the command fails and says which they are); with
+// -skip-silence, silence at the ends and pauses of 2 s or more are not
+// sent (nor billed), the timestamps still the file's. An attempt whose
+// upload or answer stalls (under
 // 1 KiB/s for -stall, default 1m0s), or whose answer has not begun
 // -first-byte (default 10m0s) after its upload, is cancelled and retried.
 //
@@ -73,6 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&split.Shrink, "shrink", false, "re-encode WAV or MP3 that must be cut to 16 kHz mono FLAC first (needs ffmpeg)")
 	fs.BoolVar(&split.ChainPrompts, "chain", false, "send pieces in order, each prompted with the end of the previous transcript")
 	fs.BoolVar(&split.AllowPartial, "partial", false, "when some pieces of a cut file fail, print the transcript of the others and list the missing stretches on stderr")
+	fs.BoolVar(&split.SkipSilence, "skip-silence", false, "leave silence out of what is sent (at the ends, and pauses of 2 s or more): not billed, timestamps unchanged; says on stderr how much")
 	var timeouts transcribe.Timeouts
 	fs.DurationVar(&timeouts.Stall, "stall", transcribe.DefaultStallTimeout, "retry an attempt whose upload or answer moves under 1 KiB/s for this long (0: never)")
 	fs.DurationVar(&timeouts.FirstByte, "first-byte", transcribe.DefaultFirstByteTimeout, "retry an attempt whose answer has not begun this long after its upload (0: never; raise it for a slow self-hosted server)")
@@ -207,6 +210,9 @@ func runStream(ctx context.Context, client *transcribe.Client, path string, req 
 // verbose, each cut on a line of its own, with how the planner judged it.
 func printPieces(stderr io.Writer, t *transcribe.Transcription, verbose bool) {
 	defer printMissing(stderr, t)
+	if t.SkippedSeconds > 0 {
+		fmt.Fprintf(stderr, "silence skipped: %.1f s of %.1f s not sent\n", t.SkippedSeconds, t.Duration)
+	}
 	if len(t.Pieces) <= 1 {
 		return
 	}
@@ -214,6 +220,9 @@ func printPieces(stderr io.Writer, t *transcribe.Transcription, verbose bool) {
 		fmt.Fprintf(stderr, "cut into %d pieces:\n", len(t.Pieces))
 		for i, p := range t.Pieces {
 			fmt.Fprintf(stderr, "  piece %d: %.2f–%.2f s, %d bytes", i+1, p.Start, p.End, p.Bytes)
+			if p.Sent > 0 && p.Sent < p.End-p.Start-0.001 {
+				fmt.Fprintf(stderr, ", %.2f s sent (silence left out)", p.Sent)
+			}
 			switch p.Cut {
 			case transcribe.CutPause:
 				fmt.Fprintf(stderr, "; cut before it in a pause: level %.1f dBFS, floor %.1f dBFS, speech %.1f dBFS (%.1f dB under speech)",

@@ -43,6 +43,13 @@ type Piece struct {
 	// (or digital silence). All are 0 where nothing was measured (the
 	// first piece; a cut in audio that could not be decoded).
 	Floor, Speech, PauseLevel float32
+	// Spans, when the piece leaves silence out (PlanOptions.SkipPause),
+	// are the stretches of the original it holds, one after the other;
+	// nil when it holds all of Start to End. Sent is how long the piece's
+	// audio plays, where the plan looked for silence: End - Start, less
+	// what it leaves out; 0 otherwise.
+	Spans []Span
+	Sent  time.Duration
 	// Size is the piece's length in bytes, headers included.
 	Size   int64
 	Format Format
@@ -51,6 +58,9 @@ type Piece struct {
 	Open func() (io.ReadCloser, error)
 
 	temp string // the temporary file Open reads, removed by Release
+	// from and to delimit the piece in the original: sample frames (WAV,
+	// re-encoded FLAC) or MP3 frames, pre the frames of its pre-roll.
+	from, to, pre int64
 }
 
 // section returns an Open function for bytes [off, off+n) of r, after

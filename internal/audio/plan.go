@@ -33,6 +33,15 @@ type PlanOptions struct {
 	Shrink bool
 	// TempDir is where re-encoded audio is written; "" for os.TempDir.
 	TempDir string
+	// SkipPause, when positive, leaves silence out of the pieces: the
+	// silence at the start and the end of the audio, and every pause of
+	// at least SkipPause, less SkipKeep at each side of it (see
+	// skip.go). Pieces then hold Spans of the original. The whole file is
+	// decoded to find them.
+	SkipPause time.Duration
+	// SkipKeep is the silence kept at each side of what SkipPause leaves
+	// out; default DefaultSkipKeep.
+	SkipKeep time.Duration
 }
 
 // DefaultMinTail is the default PlanOptions.MinTail: no piece at the end
@@ -71,12 +80,15 @@ func (o PlanOptions) withDefaults() (PlanOptions, error) {
 	if o.MinTail == 0 {
 		o.MinTail = DefaultMinTail
 	}
+	if o.SkipKeep == 0 {
+		o.SkipKeep = DefaultSkipKeep
+	}
 	switch {
 	case o.MaxBytes < minPieceBytes:
 		return o, fmt.Errorf("audio: %w: MaxBytes %d is under %d", ErrCannotSplit, o.MaxBytes, minPieceBytes)
 	case o.MaxDuration != 0 && o.MaxDuration < minPieceDuration:
 		return o, fmt.Errorf("audio: %w: MaxDuration %v is under %v", ErrCannotSplit, o.MaxDuration, minPieceDuration)
-	case o.SearchWindow < 0 || o.MinSilence < 0 || o.Overlap < 0 || o.MinTail < 0:
+	case o.SearchWindow < 0 || o.MinSilence < 0 || o.Overlap < 0 || o.MinTail < 0 || o.SkipPause < 0 || o.SkipKeep < 0:
 		return o, fmt.Errorf("audio: negative PlanOptions duration")
 	}
 	return o, nil
@@ -116,13 +128,19 @@ func (o PlanOptions) withDefaults() (PlanOptions, error) {
 // An empty data chunk or a file of no frames comes back as one piece. A
 // file shorter than MinSilence cannot be cut in a pause, but only a file
 // over the limits is cut at all.
+//
+// With SkipPause, a file within the limits is one piece too, but is
+// planned as any other (a WAV file's piece gets a header of its own, an
+// MP3 file's loses its tags), and silence is left out of every piece (see
+// skip.go): pieces then have Spans and Sent, and a piece that would be
+// silence alone is not in the plan.
 func Plan(ctx context.Context, r io.ReaderAt, size int64, opts PlanOptions) ([]Piece, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	size = max(size, 0)
-	if size <= opts.MaxBytes {
+	if size <= opts.MaxBytes && opts.SkipPause == 0 {
 		info, err := Probe(r, size)
 		if err != nil {
 			return nil, err
@@ -267,12 +285,28 @@ func planWAV(ctx context.Context, r io.ReaderAt, f wavFormat, o PlanOptions) ([]
 		}
 		before.set(&p)
 		p.Offset = p.Start
+		p.from, p.to = from, to
 		if n := len(pieces); n > 0 {
 			p.Overlap = pieces[n-1].End - p.Start
 		}
 		pieces = append(pieces, p)
 	}
 	window := func(from, to int64) (Decoder, error) { return newWAVDecoder(r, f, from, to) }
+	var gaps [][2]int64 // in samples, with SkipPause; not nil then
+	if o.SkipPause > 0 {
+		gaps = [][2]int64{}
+		d, err := window(0, total)
+		if err != nil {
+			return nil, err
+		}
+		gs, err := findGaps(d, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			gaps = append(gaps, [2]int64{durSamples(g.start, rate), durSamples(g.end, rate)})
+		}
+	}
 	var h histogram
 	if maxN < total {
 		if err := sampleFloor(total, rate, floorExcerpts, &h, window); err != nil {
@@ -288,7 +322,7 @@ func planWAV(ctx context.Context, r io.ReaderAt, f wavFormat, o PlanOptions) ([]
 		limit := start + maxN
 		if limit >= total {
 			add(start, total, before)
-			return pieces, nil
+			return skipWAV(pieces, r, f, gaps), nil
 		}
 		if tail := min(durSamples(o.MinTail, rate), maxN/2); total-limit < tail {
 			limit = total - tail // the tail joins this piece's successor
@@ -400,6 +434,7 @@ func planMP3(ctx context.Context, m *mp3File, o PlanOptions) ([]Piece, error) {
 			Index: len(pieces), Start: st, End: m.frameTime(end), PreRoll: m.frameTime(start+pre) - st,
 			Offset: st - samplesDuration(m.delay, m.first.rate),
 			Size:   size, Format: MP3, Open: section(m.r, nil, startOff, size),
+			from: start, to: end, pre: pre,
 		}
 		before.set(&pc)
 		if n := len(pieces); n > 0 {
@@ -457,6 +492,9 @@ func planMP3(ctx context.Context, m *mp3File, o PlanOptions) ([]Piece, error) {
 		return nil, fmt.Errorf("%w: no audio frame after the tag", ErrBadMP3)
 	}
 	add(i)
+	if o.SkipPause > 0 {
+		return skipMP3(ctx, m, pieces, o)
+	}
 	return pieces, nil
 }
 

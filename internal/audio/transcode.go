@@ -51,18 +51,26 @@ func planFFmpeg(ctx context.Context, r io.ReaderAt, size int64, f Format, o Plan
 		info, err = Probe(wf, st.Size())
 	}
 	wf.Close()
+	var gaps [][2]int64 // in samples, with SkipPause
+	if err == nil && o.SkipPause > 0 && info.Exact && info.Duration > 0 {
+		gaps, err = flacGaps(ctx, whole, info, o)
+	}
 	switch {
 	case err == nil && (!info.Exact || info.Duration == 0): // no sample count: ffmpeg skipped all it read as garbage
 		err = fmt.Errorf("audio: %w: ffmpeg found no audio in the %s file", ErrCannotSplit, strings.ToUpper(string(f)))
-	case err == nil && st.Size() <= o.MaxBytes && (o.MaxDuration == 0 || info.Duration <= o.MaxDuration):
-		return []Piece{{End: info.Duration, Size: st.Size(), Format: FLAC, Open: openFile(whole), temp: whole}}, nil
+	case err == nil && gaps == nil && st.Size() <= o.MaxBytes && (o.MaxDuration == 0 || info.Duration <= o.MaxDuration):
+		p := Piece{End: info.Duration, Size: st.Size(), Format: FLAC, Open: openFile(whole), temp: whole}
+		if o.SkipPause > 0 {
+			p.Sent = p.End
+		}
+		return []Piece{p}, nil
 	}
 	if err != nil {
 		os.Remove(whole)
 		return nil, err
 	}
 	defer os.Remove(whole)
-	pieces, err := cutFLAC(ctx, whole, st.Size(), info, o)
+	pieces, err := cutFLAC(ctx, whole, st.Size(), info, o, gaps)
 	if err != nil {
 		Release(pieces)
 		return nil, err
@@ -79,9 +87,32 @@ func needFFmpeg(f Format) error {
 	return nil
 }
 
+// flacGaps finds the silence to leave out of the 16 kHz mono FLAC file
+// path (see findGaps), in samples; nil when there is none, or nothing but
+// silence.
+func flacGaps(ctx context.Context, path string, info Info, o PlanOptions) ([][2]int64, error) {
+	d, err := startFFmpeg(ctx, FLAC, path, nil, "", FFmpegRate)
+	if err != nil {
+		return nil, err
+	}
+	found, err := findGaps(d, o)
+	if err != nil {
+		return nil, err
+	}
+	var gaps [][2]int64
+	for _, g := range found {
+		gaps = append(gaps, [2]int64{durSamples(g.start, FFmpegRate), durSamples(g.end, FFmpegRate)})
+	}
+	if len(keptRanges(0, durSamples(info.Duration, FFmpegRate), gaps)) == 0 {
+		return nil, nil // silence throughout: cut as it is
+	}
+	return gaps, nil
+}
+
 // cutFLAC cuts the 16 kHz mono FLAC file path (size bytes) into pieces of
-// their own files, in pauses where it has them.
-func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOptions) ([]Piece, error) {
+// their own files, in pauses where it has them, leaving the gaps (in
+// samples) out of them.
+func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOptions, gaps [][2]int64) ([]Piece, error) {
 	const rate = FFmpegRate
 	total := durSamples(info.Duration, rate)
 	perSample := float64(size) / float64(max(total, 1))
@@ -93,7 +124,8 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 	var pieces []Piece
 	var start int64
 	var before pause
-	var h histogram // of all decoded
+	var dropped bool // the last piece planned was silence alone
+	var h histogram  // of all decoded
 	decode := func(from, to int64) (Decoder, error) {
 		return startFFmpeg(ctx, FLAC, path, nil, "", rate, "-ss", seconds(from, rate), "-t", seconds(to-from, rate))
 	}
@@ -121,7 +153,22 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 				return pieces, err
 			}
 		}
-		piece, err := encodeFLAC(ctx, FLAC, path, nil, o.TempDir, "-ss", seconds(start, rate), "-t", seconds(cut-start, rate))
+		ranges := [][2]int64{{start, cut}}
+		if gaps != nil {
+			ranges = keptRanges(start, cut, gaps)
+		}
+		if len(ranges) == 0 { // silence alone: not sent
+			start, before, dropped = next, pa, true
+			continue
+		}
+		whole := len(ranges) == 1 && ranges[0] == [2]int64{start, cut}
+		var piece string
+		var err error
+		if whole {
+			piece, err = encodeFLAC(ctx, FLAC, path, nil, o.TempDir, "-ss", seconds(start, rate), "-t", seconds(cut-start, rate))
+		} else {
+			piece, err = encodeRanges(ctx, path, ranges, o.TempDir)
+		}
 		if err != nil {
 			return pieces, err
 		}
@@ -138,15 +185,29 @@ func cutFLAC(ctx context.Context, path string, size int64, info Info, o PlanOpti
 		}
 		p := Piece{
 			Index: len(pieces), Start: samplesDuration(start, rate), End: samplesDuration(cut, rate),
-			Size: st.Size(), Format: FLAC, Open: openFile(piece), temp: piece,
+			Size: st.Size(), Format: FLAC, Open: openFile(piece), temp: piece, from: start, to: cut,
 		}
 		before.set(&p)
 		p.Offset = p.Start
 		if k := len(pieces); k > 0 {
 			p.Overlap = pieces[k-1].End - p.Start
 		}
+		if gaps != nil {
+			p.Sent = p.End - p.Start
+			if !whole {
+				var n int64
+				for _, k := range ranges {
+					p.Spans = append(p.Spans, Span{At: samplesDuration(n, rate), Start: samplesDuration(k[0], rate), End: samplesDuration(k[1], rate)})
+					n += k[1] - k[0]
+				}
+				p.Sent, p.Offset = samplesDuration(n, rate), p.Spans[0].Start
+			}
+			if dropped { // the piece before was silence alone
+				p.Overlap, p.Silence = 0, len(pieces) > 0
+			}
+		}
 		pieces = append(pieces, p)
-		start, before = next, pa
+		start, before, dropped = next, pa, false
 	}
 	return pieces, nil
 }
