@@ -38,7 +38,11 @@
 // day) are configured, or learned from a 429's message ("on audio seconds
 // per hour (ASPH): Limit 7200, Used 7134, Requested 120. Please try again in
 // 1m2.5s"): what was used, the size, the window, and when the refused
-// request fits. A request's cost (Cost: tokens, audio seconds) is given to
+// request fits. Of the requests in flight when such a 429 comes, those
+// granted before the refused one are taken as counted in its Used; a debt
+// left by that guess ends with their answers, since the server never lets
+// this budget go below zero. A request's cost (Cost: tokens, audio
+// seconds) is given to
 // Acquire as an estimate and corrected with Permit.Settle from the answer's
 // usage.
 //

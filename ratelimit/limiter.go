@@ -148,6 +148,8 @@ type Limiter struct {
 	freeing  int    // of them, those a step in progress gives back
 	cost     costs  // what they cost
 	queue    []*waiter
+	held     []*Permit   // this limiter's permits between Acquire and Done, in the order granted
+	granted  uint64      // permits granted so far: the next one's seq
 	timer    *time.Timer // runs a step when the head of the queue may go
 	timerAt  time.Time
 	adaptive *cubic // nil until the first throttle of a server without headers
@@ -191,6 +193,7 @@ func newState(cfg Config, now time.Time) *state {
 	s.Budgets[bRequests] = newMirror("requests", cfg.Requests, now)
 	s.Budgets[bTokens] = newMirror("tokens", cfg.Tokens, now)
 	s.Budgets[bAudio] = newMirror("audio seconds", cfg.AudioSeconds, now)
+	s.Budgets[bAudio].refuses = true
 	return s
 }
 
@@ -254,6 +257,7 @@ type Permit struct {
 	l      *Limiter
 	cost   costs
 	sentAt time.Time
+	seq    uint64 // its place in the order the limiter granted its permits
 	paced  *rate.Reservation
 	ended  bool // Done or Cancel called; guarded by l.mu
 }
@@ -400,6 +404,9 @@ func (l *Limiter) apply(d decision) {
 		w := l.queue[i]
 		l.inFlight++
 		l.cost = l.cost.add(p.cost)
+		p.seq = l.granted
+		l.granted++
+		l.held = append(l.held, p)
 		w.permit = p
 		close(w.ready)
 	}
@@ -514,6 +521,24 @@ func (l *Limiter) release(p *Permit) {
 	p.ended = true
 	l.inFlight--
 	l.cost = l.cost.add(p.cost.neg())
+	if i := slices.Index(l.held, p); i >= 0 {
+		l.held = slices.Delete(l.held, i, i+1)
+	}
+}
+
+// grantedBefore returns what this limiter's permits in flight that were
+// granted before p cost of budget i: the requests that most likely reached
+// the server before p did. Those of other limiters sharing a store are not
+// known here, and not counted. l.mu is held.
+func (l *Limiter) grantedBefore(p *Permit, i int) float64 {
+	c := 0.0
+	for _, q := range l.held {
+		if q.seq >= p.seq {
+			break
+		}
+		c += q.cost[i]
+	}
+	return c
 }
 
 // Settle records what the request actually cost, when the answer says (its
@@ -561,6 +586,7 @@ func (p *Permit) Done(resp *http.Response, err error) {
 	l.step(func(now time.Time) {
 		for i, m := range l.s.Budgets {
 			m.InFlight -= p.cost[i]
+			m.answered(now)
 		}
 		l.s.hold(l.shared.id(), -1, p.cost.neg())
 		if resp != nil { // a connection error says nothing about the budget
@@ -624,7 +650,7 @@ func (l *Limiter) throttled(p *Permit, now time.Time, resp *http.Response, err e
 				if sh := l.s.share; sh > 0 && sh < 1 {
 					msg.Limit, msg.Used = msg.Limit*sh, msg.Used*sh
 				}
-				l.s.Budgets[bAudio].learnMessage(msg, now, l.maxPause)
+				l.s.Budgets[bAudio].learnMessage(msg, now, l.maxPause, l.grantedBefore(p, bAudio))
 				l.log.LogAttrs(context.Background(), slog.LevelInfo, "ratelimit: learned "+msg.Budget+" budget from a 429",
 					slog.Float64("limit", msg.Limit), slog.Float64("used", msg.Used), slog.Duration("window", msg.Window))
 			}

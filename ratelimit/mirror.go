@@ -57,6 +57,11 @@ const noResetProbe = time.Second
 type mirror struct {
 	name       string
 	configured Limit
+	// refuses is set for a budget the server enforces by refusing what it
+	// cannot hold, charging only what it admits (audio seconds, charged by
+	// duration when the upload is read): the server's count of it is never
+	// below zero. It is a property of the budget, not saved state.
+	refuses bool
 	// The rest is the state that limiters sharing a Store share (see
 	// Config.Store), saved as JSON.
 
@@ -415,7 +420,19 @@ func (m *mirror) learnShape(r ratehdr.Report) (changed bool) {
 // and when the refused request fits. Such a budget is taken for a bucket
 // refilling at its size per window, the guess that matches the server's
 // word at the one time it gives.
-func (m *mirror) learnMessage(msg ratehdr.LimitMessage, now time.Time, maxWait time.Duration) {
+//
+// The message's Used counts the requests in flight that reached the server
+// before the refused one; the others will be charged, or refused, later,
+// and what may be spent is what the message says is left less their cost.
+// Which ones those are, nothing tells: no answer ever reports this budget
+// again. counted is the caller's guess at the cost in flight that Used
+// includes (those granted before the refused request; see
+// Limiter.grantedBefore); it is taken at most at Used, since the server
+// cannot have counted more than it says it used. A guess too low is a debt
+// the server never had, which ends when their answers come (see answered);
+// a guess too high lets a request go that the server refuses, and its 429
+// corrects the budget.
+func (m *mirror) learnMessage(msg ratehdr.LimitMessage, now time.Time, maxWait time.Duration, counted float64) {
 	if msg.Limit != m.Limit || m.Source != sourceConfigured {
 		m.Limit, m.Window, m.Shape = msg.Limit, msg.Window, shapeBucket
 		if msg.Window <= 0 {
@@ -430,10 +447,27 @@ func (m *mirror) learnMessage(msg ratehdr.LimitMessage, now time.Time, maxWait t
 	if r := m.refillRate(); r > 0 && msg.RetryIn > 0 {
 		level = max(level, msg.Requested-r*wait.Seconds())
 	}
-	m.Level = min(msg.Limit, level) - m.InFlight
+	inFlight := max(0, m.InFlight)
+	uncounted := inFlight - min(max(0, counted), msg.Used, inFlight)
+	m.Level = min(msg.Limit, level) - uncounted
 	m.Remaining = max(0, msg.Limit-msg.Used)
-	m.At, m.Whole, m.Since = now, time.Time{}, m.InFlight
+	m.At, m.Whole, m.Since = now, time.Time{}, uncounted
 	m.Hold = now.Add(wait)
+}
+
+// answered bounds the level when a request is over (before its answer is
+// read), for a budget the server enforces by refusing (see refuses): the
+// server's count never goes below zero, so, whatever the statements and
+// guesses said, what may be spent now is at least zero less the cost still
+// in flight, which the server may yet charge. Without it, a debt that only
+// a guess made (see learnMessage) would last until the budget refilled it,
+// since no answer reports this budget to correct it.
+func (m *mirror) answered(now time.Time) {
+	if !m.refuses || !m.known() {
+		return
+	}
+	m.advance(now)
+	m.Level = max(m.Level, -max(0, m.InFlight))
 }
 
 func (m *mirror) stats(now time.Time) BudgetStats {
