@@ -25,6 +25,12 @@ var ErrNilReader = errors.New("nil reader")
 // directory, a FIFO, a socket or a device.
 var errNotRegular = errors.New("not a regular file")
 
+// AudioExtensions returns the file extensions, without the dot and in
+// lower case, of the audio formats the API accepts (flac, m4a, mp3, mp4,
+// mpeg, mpga, oga, ogg, wav, webm): for finding the audio in a directory.
+// A file's content, not its name, decides how it is sent.
+func AudioExtensions() []string { return audio.Extensions() }
+
 // MaxSpoolBytes is the most a reader of unknown length (a pipe such as
 // piped standard input, a network stream) is spooled to a temporary file
 // before it is sent: 4 GiB, the largest WAV file (whose sizes are 32-bit),

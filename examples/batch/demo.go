@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/transcribe"
+	"github.com/steno-go/steno/transcribe/transcribetest"
 )
 
 // demoClipCount is how many clips -simulate makes when given no PATH.
@@ -39,7 +39,7 @@ func writeDemoClips(dir string) ([]demoClip, error) {
 		}
 		seconds := 2 + i%6
 		base := 180 + 20*float64(i)
-		err = audio.SynthWAV(f, rate, seconds*rate, func(n int) float64 {
+		err = transcribetest.WriteWAV(f, rate, seconds*rate, func(n int) float64 {
 			t := float64(n) / rate
 			word := math.Floor(t / 0.8)
 			if math.Mod(t, 0.8) > 0.55 { // a pause after each word

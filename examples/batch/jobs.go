@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/transcribe"
 )
 
@@ -17,7 +16,7 @@ import (
 // in a directory a job.
 var audioExt = func() map[string]bool {
 	m := map[string]bool{}
-	for _, e := range audio.Extensions() {
+	for _, e := range transcribe.AudioExtensions() {
 		m[e] = true
 	}
 	return m

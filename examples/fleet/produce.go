@@ -9,18 +9,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+
+	"github.com/steno-go/steno/transcribe"
 )
 
-// audioExt holds the extensions (lower case, no dot) that make a file found
-// in a folder a job: those OpenAI takes, as the batch CLI searches for.
-var audioExt = map[string]bool{
-	"flac": true, "m4a": true, "mp3": true, "mp4": true, "mpeg": true,
-	"mpga": true, "oga": true, "ogg": true, "wav": true, "webm": true,
-}
-
+// isAudioName reports whether a file found in a folder is a job: its
+// extension is one of the API's (transcribe.AudioExtensions), as the batch
+// CLI searches for.
 func isAudioName(name string) bool {
-	return audioExt[strings.ToLower(strings.TrimPrefix(filepath.Ext(name), "."))]
+	return slices.Contains(transcribe.AudioExtensions(), strings.ToLower(strings.TrimPrefix(filepath.Ext(name), ".")))
 }
 
 // produceBatch is how many jobs go to Redis in one round trip.

@@ -48,7 +48,6 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/steno-go/steno/internal/audio"
 	"github.com/steno-go/steno/transcribe"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
@@ -296,7 +295,7 @@ func writeDemoClip(dir string) (string, error) {
 		return "", err
 	}
 	const rate = 16000
-	err = audio.SynthWAV(f, rate, 6*rate, func(i int) float64 {
+	err = transcribetest.WriteWAV(f, rate, 6*rate, func(i int) float64 {
 		t := float64(i) / rate
 		if math.Mod(t, 2) > 1.5 { // half a second of silence every two
 			return 0

@@ -115,6 +115,13 @@ func DefaultTranscriber(ctx context.Context, a *Audio) (*Transcript, error) {
 // round2 rounds to hundredths, as Whisper's timestamps are.
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
 
+// WriteWAV writes a 16-bit mono PCM WAV file of n samples at sampleRate to
+// w, sample i being sample(i) (clipped to [-1, 1]), streaming: for test and
+// demo audio of known content (tone bursts for words, zeros for pauses).
+func WriteWAV(w io.Writer, sampleRate, n int, sample func(i int) float64) error {
+	return audio.SynthWAV(w, sampleRate, n, sample)
+}
+
 // WAV returns a 16 kHz mono 16-bit PCM WAV file of a 440 Hz tone lasting d,
 // for tests that need audio the fake accepts. The same d gives the same
 // bytes; it is built in memory, so keep d short (a minute is 1.9 MB).
