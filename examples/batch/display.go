@@ -42,23 +42,23 @@ var isTerminal = func(w io.Writer) bool {
 func resultLine(r transcribe.BatchResult, gone bool) string {
 	switch r.Status {
 	case transcribe.StatusDone:
-		return fmt.Sprintf("done %s (%.1f s audio, %s) -> %s", safe(r.Job.ID), r.AudioSeconds, plural(r.Attempts, "attempt"), safe(r.OutputPath))
+		return fmt.Sprintf("done %s (%.1f s audio, %s) -> %s", transcribe.PrintableLine(r.Job.ID), r.AudioSeconds, plural(r.Attempts, "attempt"), transcribe.PrintableLine(r.OutputPath))
 	case transcribe.StatusFailed:
 		if gone {
-			return fmt.Sprintf("interrupted %s", safe(r.Job.ID))
+			return fmt.Sprintf("interrupted %s", transcribe.PrintableLine(r.Job.ID))
 		}
-		return fmt.Sprintf("failed %s: %s", safe(r.Job.ID), reason(r.Err))
+		return fmt.Sprintf("failed %s: %s", transcribe.PrintableLine(r.Job.ID), reason(r.Err))
 	case transcribe.StatusSkipped:
-		return fmt.Sprintf("skipped %s (already done)", safe(r.Job.ID))
+		return fmt.Sprintf("skipped %s (already done)", transcribe.PrintableLine(r.Job.ID))
 	case transcribe.StatusPlanned:
-		return fmt.Sprintf("planned %s (%.1f s audio, $%.4f)", safe(r.Job.ID), r.AudioSeconds, r.CostUSD)
+		return fmt.Sprintf("planned %s (%.1f s audio, $%.4f)", transcribe.PrintableLine(r.Job.ID), r.AudioSeconds, r.CostUSD)
 	}
 	return "" // not attempted: the summary counts them
 }
 
 // retryLine is the log line for a retry.
 func retryLine(e transcribe.Event) string {
-	return fmt.Sprintf("retrying %s: attempt %d failed (%s); next in %v", safe(e.Job.ID), e.Attempt, reason(e.Err), e.Wait.Round(time.Millisecond))
+	return fmt.Sprintf("retrying %s: attempt %d failed (%s); next in %v", transcribe.PrintableLine(e.Job.ID), e.Attempt, reason(e.Err), e.Wait.Round(time.Millisecond))
 }
 
 func plural(n int, what string) string {

@@ -302,21 +302,3 @@ func TestServerTextCannotForgeLines(t *testing.T) {
 		t.Errorf("-json failures %+v", s.Failures)
 	}
 }
-
-func TestSafe(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain text, 100% fine: é ü 日本":  "plain text, 100% fine: é ü 日本",
-		"\r\x1b[2Kall 40 files done\n":   `\r\x1b[2Kall 40 files done\n`,
-		"tab\there\x00\x7f":              `tab\there\x00\x7f`,
-		"c1 \u009b2J bidi \u202e\u2066x": `c1 \u009b2J bidi \u202e\u2066x`,
-		"line\u2028sep":                  `line\u2028sep`,
-		"bad \xff\xfe utf-8":             `bad \xff\xfe utf-8`,
-	} {
-		if got := safe(in); got != want {
-			t.Errorf("safe(%q) = %q, want %q", in, got, want)
-		}
-	}
-	if got := escapeControls("1\r\n00:00 --> 00:01\r\nhi\x1b[31m\tred\n", true); got != "1\n00:00 --> 00:01\nhi\\x1b[31m\tred\n" {
-		t.Errorf("escapeControls keeping lines: %q", got)
-	}
-}

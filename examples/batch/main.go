@@ -252,7 +252,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.redis != "" {
 		rdb, err := redisstore.Dial(cfg.redis)
 		if err != nil {
-			fmt.Fprintln(stderr, "batch: -redis:", safe(err.Error()))
+			fmt.Fprintln(stderr, "batch: -redis:", transcribe.PrintableLine(err.Error()))
 			return exitUsage
 		}
 		defer rdb.Close()
@@ -262,7 +262,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	lim, err := ratelimit.New(lcfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "batch:", safe(err.Error()))
+		fmt.Fprintln(stderr, "batch:", transcribe.PrintableLine(err.Error()))
 		return exitUsage
 	}
 	opts := []transcribe.Option{transcribe.WithLimiter(lim), transcribe.WithSplitting(cfg.split), transcribe.WithTimeouts(cfg.timeouts)}
@@ -277,13 +277,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(cfg.paths) == 0 {
 			dir, err := os.MkdirTemp("", "steno-demo-")
 			if err != nil {
-				fmt.Fprintln(stderr, "batch:", safe(err.Error()))
+				fmt.Fprintln(stderr, "batch:", transcribe.PrintableLine(err.Error()))
 				return exitFailed
 			}
 			defer os.RemoveAll(dir)
 			demo, err := writeDemoClips(dir)
 			if err != nil {
-				fmt.Fprintln(stderr, "batch: writing demo clips:", safe(err.Error()))
+				fmt.Fprintln(stderr, "batch: writing demo clips:", transcribe.PrintableLine(err.Error()))
 				return exitFailed
 			}
 			jobs = demoJobs(demo)
@@ -297,14 +297,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if errors.Is(err, transcribe.ErrNoAPIKey) {
-			fmt.Fprintf(stderr, "batch: %s: export it, or try 'batch -simulate' (no key needed)\n", safe(strings.TrimPrefix(err.Error(), "transcribe: ")))
+			fmt.Fprintf(stderr, "batch: %s: export it, or try 'batch -simulate' (no key needed)\n", transcribe.PrintableLine(strings.TrimPrefix(err.Error(), "transcribe: ")))
 		} else {
-			fmt.Fprintln(stderr, "batch:", safe(err.Error()))
+			fmt.Fprintln(stderr, "batch:", transcribe.PrintableLine(err.Error()))
 		}
 		return exitUsage
 	}
 	p := client.Provider()
-	fmt.Fprintln(stderr, "batch: using", safe(p.String()))
+	fmt.Fprintln(stderr, "batch: using", transcribe.PrintableLine(p.String()))
 	for _, n := range notes {
 		fmt.Fprintln(stderr, n)
 	}
@@ -324,7 +324,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// A dry run creates nothing, but knows what an existing
 		// output directory already holds.
 		if output, err = transcribe.NewOutputWriter(cfg.out); err != nil {
-			fmt.Fprintln(stderr, "batch:", safe(strings.TrimPrefix(err.Error(), "transcribe: ")))
+			fmt.Fprintln(stderr, "batch:", transcribe.PrintableLine(strings.TrimPrefix(err.Error(), "transcribe: ")))
 			if errors.Is(err, transcribe.ErrOutputLocked) {
 				return exitAborted // another run is paying for these files
 			}
@@ -374,7 +374,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	if err != nil {
 		disp.close()
-		fmt.Fprintln(stderr, "batch:", safe(strings.TrimPrefix(err.Error(), "transcribe: ")))
+		fmt.Fprintln(stderr, "batch:", transcribe.PrintableLine(strings.TrimPrefix(err.Error(), "transcribe: ")))
 		return exitUsage
 	}
 
@@ -391,10 +391,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.json {
 		b, err := json.MarshalIndent(sum, "", "  ")
 		if err == nil {
-			_, err = stdout.Write(append(safeJSON(b), '\n'))
+			_, err = stdout.Write(append(transcribe.PrintableJSON(b), '\n'))
 		}
 		if err != nil {
-			fmt.Fprintln(stderr, "batch:", safe(err.Error()))
+			fmt.Fprintln(stderr, "batch:", transcribe.PrintableLine(err.Error()))
 			return exitFailed
 		}
 	}

@@ -161,7 +161,7 @@ func reason(err error) string {
 	if errors.As(err, &ae) {
 		err = ae.Err
 	}
-	return safe(strings.TrimPrefix(err.Error(), "transcribe: "))
+	return transcribe.PrintableLine(strings.TrimPrefix(err.Error(), "transcribe: "))
 }
 
 // maxListed is how many failures the human summary lists; -json has all.
@@ -182,7 +182,7 @@ func (s *summary) print(w io.Writer) {
 				fmt.Fprintf(w, "  … and %d more (see -json)\n", len(s.Partials)-maxListed)
 				break
 			}
-			fmt.Fprintf(w, "  partial %s: missing", safe(p.File))
+			fmt.Fprintf(w, "  partial %s: missing", transcribe.PrintableLine(p.File))
 			for _, m := range p.Missing {
 				fmt.Fprintf(w, " %.1f–%.1f s", m.Start, m.End)
 			}
@@ -221,7 +221,7 @@ func (s *summary) printFailures(w io.Writer) {
 			fmt.Fprintf(w, "  … and %d more (see -json)\n", len(s.Failures)-maxListed)
 			break
 		}
-		fmt.Fprintf(w, "  failed %s: %s\n", safe(f.File), f.Error)
+		fmt.Fprintf(w, "  failed %s: %s\n", transcribe.PrintableLine(f.File), f.Error)
 	}
 }
 

@@ -92,6 +92,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/steno-go/steno/transcribe"
 )
 
 // Exit statuses.
@@ -155,7 +157,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usageText)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "fleet: unknown command %s\n%s", safe(cmd), usageText)
+	fmt.Fprintf(stderr, "fleet: unknown command %s\n%s", transcribe.PrintableLine(cmd), usageText)
 	return exitUsage
 }
 
@@ -319,7 +321,7 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if reason == "" {
 		fmt.Fprintln(stdout, "the fleet was not halted")
 	} else {
-		fmt.Fprintln(stdout, "halt lifted; it was:", safe(reason))
+		fmt.Fprintln(stdout, "halt lifted; it was:", transcribe.PrintableLine(reason))
 	}
 	return exitOK
 }

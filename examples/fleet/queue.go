@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/steno-go/steno/transcribe"
 )
 
 // A queue is a Redis stream of jobs read by one consumer group, and the
@@ -333,25 +334,14 @@ func (s status) String() string {
 	fmt.Fprintf(&b, "jobs left: %d (%d never taken, %d taken and not finished)\n", s.Left, s.Left-s.Pending, s.Pending)
 	fmt.Fprintf(&b, "failed: %d", s.Failed)
 	if s.Failed > 0 {
-		fmt.Fprintf(&b, " (listed, with why, in the stream %s; to try them again, enqueue their folder again: files already transcribed cost nothing)", safe(s.FailedKey))
+		fmt.Fprintf(&b, " (listed, with why, in the stream %s; to try them again, enqueue their folder again: files already transcribed cost nothing)", transcribe.PrintableLine(s.FailedKey))
 	}
 	b.WriteString("\n")
 	if s.Halted != "" {
-		fmt.Fprintf(&b, "HALTED: %s\n  (fix the cause, then run 'fleet resume')\n", safe(s.Halted))
+		fmt.Fprintf(&b, "HALTED: %s\n  (fix the cause, then run 'fleet resume')\n", transcribe.PrintableLine(s.Halted))
 	}
 	for _, c := range s.Consumers {
-		fmt.Fprintf(&b, "worker %s: holds %d jobs, last seen %s ago\n", safe(c.Name), c.Pending, c.Idle.Round(time.Millisecond))
+		fmt.Fprintf(&b, "worker %s: holds %d jobs, last seen %s ago\n", transcribe.PrintableLine(c.Name), c.Pending, c.Idle.Round(time.Millisecond))
 	}
 	return b.String()
-}
-
-// safe returns s fit to print as one line of a terminal: control and
-// formatting characters are shown quoted instead (a worker's name and a
-// failure's reason come from the queue).
-func safe(s string) string {
-	q := strconv.QuoteToGraphic(s)
-	if q[1:len(q)-1] == s {
-		return s
-	}
-	return q
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/steno-go/steno/ratelimit"
+	"github.com/steno-go/steno/transcribe"
 	"github.com/steno-go/steno/transcribe/transcribetest"
 )
 
@@ -214,7 +215,7 @@ func (m *meter) report() string {
 	fmt.Fprintf(&b, "\nfiles paid for (answered 200): %d; paid for more than once: %d\n", len(paid), twice)
 	for _, name := range slices.Sorted(maps.Keys(paid)) {
 		if paid[name] > 1 {
-			fmt.Fprintf(&b, "  %s: %d times", safe(name), paid[name])
+			fmt.Fprintf(&b, "  %s: %d times", transcribe.PrintableLine(name), paid[name])
 			if lost[name] > 0 {
 				fmt.Fprintf(&b, ", %d of them answered after its worker had gone", lost[name])
 			}

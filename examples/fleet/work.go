@@ -123,7 +123,7 @@ flags:
 		problems = append(problems, fmt.Sprintf("-lease-ttl %v: want 0 or more", c.budgets.LeaseTTL))
 	}
 	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected argument %s (jobs come from the queue: see 'fleet produce')", safe(fs.Arg(0))))
+		problems = append(problems, fmt.Sprintf("unexpected argument %s (jobs come from the queue: see 'fleet produce')", transcribe.PrintableLine(fs.Arg(0))))
 	}
 	if len(problems) > 0 {
 		return c, usage(stderr, "work", problems)

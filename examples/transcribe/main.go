@@ -130,11 +130,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	client, err := transcribe.NewClient(opts...)
 	if err != nil {
-		fmt.Fprintln(stderr, safe(err.Error()))
+		fmt.Fprintln(stderr, transcribe.PrintableLine(err.Error()))
 		return 2
 	}
 	p := client.Provider()
-	fmt.Fprintln(stderr, "transcribe: using", safe(p.String()))
+	fmt.Fprintln(stderr, "transcribe: using", transcribe.PrintableLine(p.String()))
 	if note != "" {
 		fmt.Fprintln(stderr, note)
 	}
@@ -159,7 +159,7 @@ func failed(stderr io.Writer, err error) int {
 	if errors.Is(err, transcribe.ErrQuotaExceeded) {
 		fmt.Fprintln(stderr, "transcribe: quota exhausted: the account has no credit left; check its plan and billing")
 	} else {
-		fmt.Fprintln(stderr, safe(err.Error()))
+		fmt.Fprintln(stderr, transcribe.PrintableLine(err.Error()))
 	}
 	return 1
 }
@@ -183,7 +183,7 @@ func runStream(ctx context.Context, client *transcribe.Client, path string, req 
 		case transcribe.EventDelta:
 			d := ev.Delta
 			if onTerminal {
-				d = escapeControls(d, true)
+				d = transcribe.PrintableText(d)
 			}
 			io.WriteString(stdout, d)
 			printed = printed || d != ""
@@ -270,7 +270,7 @@ func printTranscript(stdout io.Writer, t *transcribe.Transcription, format trans
 	// file or a pipe, it is written exactly.
 	text, raw := t.Text+"\n", string(t.Raw)
 	if isTerminal(stdout) {
-		text, raw = escapeControls(text, true), escapeControls(raw, true)
+		text, raw = transcribe.PrintableText(text), transcribe.PrintableText(raw)
 	}
 	switch format {
 	case transcribe.JSON:

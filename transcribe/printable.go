@@ -1,4 +1,4 @@
-package main
+package transcribe
 
 import (
 	"bytes"
@@ -8,20 +8,22 @@ import (
 	"unicode/utf8"
 )
 
-// safe returns s fit to print on a terminal as one line: every character
-// that could move the cursor, erase or recolour the screen, end the line or
-// reorder text is shown as an escape instead ("\x1b", "\r", "\u202e"), so
-// that nothing a server says (error messages, request IDs) and no file
-// name can forge a line of the display. Replaced are the C0 controls (ESC,
-// CR, LF, TAB and the rest), DEL, the C1 controls, Unicode's bidirectional
-// controls, the line and paragraph separators, and bytes that are not
-// UTF-8.
-func safe(s string) string {
-	return escapeControls(s, false)
-}
+// PrintableLine returns s fit to print on a terminal as one line: every
+// character that could move the cursor, erase or recolour the screen, end
+// the line or reorder text is shown as an escape instead ("\x1b", "\r",
+// "\u202e"), so that nothing a server says (a transcript, an error
+// message, a request ID) and no file name can forge a line of a program's
+// display. Replaced are the C0 controls (ESC, CR, LF, TAB and the rest),
+// DEL, the C1 controls, Unicode's bidirectional controls, the line and
+// paragraph separators, and bytes that are not UTF-8. Errors of this
+// package hold server text as it came: print them through PrintableLine.
+func PrintableLine(s string) string { return escapeControls(s, false) }
 
-// escapeControls is safe; keepLines keeps LF (and turns CRLF into LF) and
-// TAB, for multi-line text such as a transcript.
+// PrintableText is PrintableLine for multi-line text, such as a transcript
+// or an SRT body: LF and TAB are kept, and CRLF becomes LF.
+func PrintableText(s string) string { return escapeControls(s, true) }
+
+// escapeControls is PrintableLine, or with keepLines PrintableText.
 func escapeControls(s string, keepLines bool) string {
 	clean := true
 	for _, r := range s {
@@ -75,12 +77,12 @@ func unsafeRune(r rune, keepLines bool) bool {
 	return unicode.Is(unicode.Bidi_Control, r)
 }
 
-// safeJSON returns the JSON text b with the characters that JSON leaves
-// raw but a terminal acts on (C1 controls, bidirectional controls) written
-// as \u escapes: the data decodes the same, and the text is safe to print.
-// encoding/json already escapes the C0 controls, U+2028 and U+2029, and
-// replaces bytes that are not UTF-8.
-func safeJSON(b []byte) []byte {
+// PrintableJSON returns the JSON text b (as encoding/json writes it) with
+// the characters that JSON leaves raw but a terminal acts on (C1 controls,
+// bidirectional controls) written as \u escapes: the data decodes the same,
+// and the text is safe to print. encoding/json already escapes the C0
+// controls, U+2028 and U+2029, and replaces bytes that are not UTF-8.
+func PrintableJSON(b []byte) []byte {
 	if !bytes.ContainsFunc(b, func(r rune) bool { return r >= 0x80 && unsafeRune(r, false) }) {
 		return b
 	}
