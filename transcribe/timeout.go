@@ -409,3 +409,50 @@ func (b *watchedResponse) Read(p []byte) (int, error) {
 }
 
 func (b *watchedResponse) Close() error { return b.rc.Close() }
+
+// The watchdog of an event stream (see TranscribeStream): from the
+// response's headers to the body's first byte the bound is FirstByte, as
+// the server is still at work; then the body stalls when nothing moves for
+// Stall, whatever the rate; and while the consumer holds an event, no
+// bound runs.
+
+// awaitEvents switches w, whose response's headers have come, to the rule
+// of an event stream.
+func (w *watchdog) awaitEvents() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.need = 1 // only a stream that moves nothing stalls
+	w.enter(PhaseFirstByte)
+}
+
+// eventsMoving starts, or starts again, the Stall bound of a stream whose
+// body has begun.
+func (w *watchdog) eventsMoving() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.enter(PhaseResponse)
+}
+
+// hold suspends every bound while the consumer holds an event.
+func (w *watchdog) hold() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.enter(0)
+}
+
+// firstByteBody tells the watchdog when the first byte of a stream's body
+// comes.
+type firstByteBody struct {
+	r     io.Reader
+	w     *watchdog
+	begun bool
+}
+
+func (b *firstByteBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 && !b.begun {
+		b.begun = true
+		b.w.eventsMoving()
+	}
+	return n, err
+}
