@@ -270,43 +270,77 @@ func (c *Client) sendForm(ctx context.Context, endpoint, name string, form *mult
 		attempts++
 		return nil
 	}
-	backoff := newBackoff()
-	held := 0    // budget tokens taken by the retry under way
-	limited := 0 // attempts answered by a 429 rate limit
-	for n := 1; ; n++ {
+	r := c.newRetrier(name)
+	for {
 		sent := attempts
 		t, err := c.attempt(ctx, endpoint, form, format, est, before, h.afterAttempt)
-		if attempts == sent { // the retry never left: its tokens come back
-			c.retries.giveBack(held)
-			held = 0
+		if attempts == sent {
+			r.unsent()
 		}
 		if err == nil {
-			c.retries.succeeded(held)
+			r.succeeded()
 			t.Attempts = attempts
 			return t, attempts, nil
 		}
 		if ctx.Err() != nil {
 			return nil, attempts, stopped(ctx, err, attempts)
 		}
-		wait, cost, rateLimited, final := c.decide(n, limited, err, backoff)
-		if final != nil {
-			return nil, attempts, final
-		}
-		if rateLimited {
-			limited++
-			n-- // not one of MaxAttempts
-		}
-		held = cost
-		c.log.LogAttrs(ctx, slog.LevelInfo, "transcribe: retrying",
-			slog.String("file", name), slog.Int("attempt", attempts), slog.Duration("wait", wait), slog.Any("error", err))
-		if h.onRetry != nil {
-			h.onRetry(attempts, wait, err)
-		}
-		if !sleep(ctx, wait) {
-			c.retries.giveBack(held)
-			return nil, attempts, stopped(ctx, err, attempts)
+		if err := r.again(ctx, err, attempts, h.onRetry); err != nil {
+			return nil, attempts, err
 		}
 	}
+}
+
+// retrier holds one request's retries: its backoff, its attempts counted
+// against MaxAttempts and those answered by a 429 rate limit (which are
+// not), and the retry budget's tokens taken by the retry under way.
+type retrier struct {
+	c       *Client
+	name    string // of the file, for the log
+	backoff retry.Backoff
+	n       int // attempts that count against MaxAttempts, the failed one included
+	limited int // attempts answered by a 429 rate limit
+	held    int // budget tokens taken by the retry under way
+}
+
+func (c *Client) newRetrier(name string) *retrier {
+	return &retrier{c: c, name: name, backoff: newBackoff(), n: 1}
+}
+
+// unsent gives back the tokens of a retry that never left.
+func (r *retrier) unsent() {
+	r.c.retries.giveBack(r.held)
+	r.held = 0
+}
+
+// succeeded tells the retry budget the request succeeded.
+func (r *retrier) succeeded() { r.c.retries.succeeded(r.held) }
+
+// again decides, after an attempt failed with err (attempts requests sent
+// so far), whether to try again: if so it waits (telling onRetry, when
+// set) and returns nil; if not, or if ctx ends while it waits, it returns
+// the request's error.
+func (r *retrier) again(ctx context.Context, err error, attempts int, onRetry func(int, time.Duration, error)) error {
+	wait, cost, rateLimited, final := r.c.decide(r.n, r.limited, err, r.backoff)
+	if final != nil {
+		return final
+	}
+	if rateLimited {
+		r.limited++ // not one of MaxAttempts
+	} else {
+		r.n++
+	}
+	r.held = cost
+	r.c.log.LogAttrs(ctx, slog.LevelInfo, "transcribe: retrying",
+		slog.String("file", r.name), slog.Int("attempt", attempts), slog.Duration("wait", wait), slog.Any("error", err))
+	if onRetry != nil {
+		onRetry(attempts, wait, err)
+	}
+	if !sleep(ctx, wait) {
+		r.c.retries.giveBack(r.held)
+		return stopped(ctx, err, attempts)
+	}
+	return nil
 }
 
 // stopped is the error of a request whose context ended after an attempt

@@ -222,6 +222,21 @@ func (c *Client) inPieces(src *source, bodySize int64, req Request, translate bo
 	return c.split.SkipSilence || c.mustSplit(src, bodySize, req, translate)
 }
 
+// piece returns piece i of n of src as a source of its own: a byte range
+// (or a re-encoded stretch) sent under the piece's file name, already
+// probed.
+func (src *source) piece(i, n int, p audio.Piece) *source {
+	return &source{
+		name:     fmt.Sprintf("%s (piece %d of %d)", src.name, i+1, n),
+		filename: pieceName(src.filename, i, p.Format),
+		format:   p.Format,
+		file:     multipart.File{Size: p.Size, Open: p.Open},
+		close:    func() error { return nil },
+		probed:   true,
+		probe:    audio.Info{Format: p.Format, Duration: pieceSeconds(p)},
+	}
+}
+
 // pieceSeconds is how long the audio sent for p plays.
 func pieceSeconds(p audio.Piece) time.Duration {
 	if p.Sent > 0 {
@@ -376,15 +391,7 @@ func (c *Client) sendPiecesKept(ctx context.Context, endpoint string, src *sourc
 				return nil
 			}
 		}
-		sub := &source{
-			name:     fmt.Sprintf("%s (piece %d of %d)", src.name, i+1, len(pieces)),
-			filename: pieceName(src.filename, i, p.Format),
-			format:   p.Format,
-			file:     multipart.File{Size: p.Size, Open: p.Open},
-			close:    func() error { return nil },
-			probed:   true,
-			probe:    audio.Info{Format: p.Format, Duration: pieceSeconds(p)},
-		}
+		sub := src.piece(i, len(pieces), p)
 		form, size, err := c.form(endpoint, sub, r)
 		if err != nil {
 			return err

@@ -292,15 +292,7 @@ func (c *Client) streamPieces(ctx context.Context, endpoint string, src *source,
 		if c.split.ChainPrompts && i > 0 && parts[i-1].t != nil {
 			r.Prompt = promptTail(parts[i-1].t.Text)
 		}
-		sub := &source{
-			name:     fmt.Sprintf("%s (piece %d of %d)", src.name, i+1, len(pieces)),
-			filename: pieceName(src.filename, i, p.Format),
-			format:   p.Format,
-			file:     multipart.File{Size: p.Size, Open: p.Open},
-			close:    func() error { return nil },
-			probed:   true,
-			probe:    audio.Info{Format: p.Format, Duration: pieceSeconds(p)},
-		}
+		sub := src.piece(i, len(pieces), p)
 		e.startPiece(i)
 		if sp != nil {
 			r = sp.request(r)
@@ -357,44 +349,29 @@ func (c *Client) streamPiece(ctx context.Context, endpoint string, sub *source, 
 // an answer in one body) and the number of requests sent.
 func (c *Client) streamForm(ctx context.Context, endpoint, name string, form *multipart.Form, format ResponseFormat, est ratelimit.Cost, emit func(StreamEvent) bool) (*Transcription, int, error) {
 	attempts := 0
-	backoff := newBackoff()
-	held := 0    // budget tokens taken by the retry under way
-	limited := 0 // attempts answered by a 429 rate limit
-	for n := 1; ; n++ {
+	r := c.newRetrier(name)
+	for {
 		t, sent, delivered, err := c.streamAttempt(ctx, endpoint, form, format, est, emit)
 		if sent {
 			attempts++
-		} else { // the retry never left: its tokens come back
-			c.retries.giveBack(held)
-			held = 0
+		} else {
+			r.unsent()
 		}
 		switch {
 		case err == nil:
-			c.retries.succeeded(held)
+			r.succeeded()
 			t.Attempts = attempts
 			return t, attempts, nil
 		case errors.Is(err, errStopped):
-			c.retries.giveBack(held)
+			r.unsent()
 			return nil, attempts, err
 		case ctx.Err() != nil:
 			return nil, attempts, stopped(ctx, err, attempts)
 		case delivered: // part of the transcript was yielded, and billed
 			return nil, attempts, err
 		}
-		wait, cost, rateLimited, final := c.decide(n, limited, err, backoff)
-		if final != nil {
-			return nil, attempts, final
-		}
-		if rateLimited {
-			limited++
-			n-- // not one of MaxAttempts
-		}
-		held = cost
-		c.log.LogAttrs(ctx, slog.LevelInfo, "transcribe: retrying",
-			slog.String("file", name), slog.Int("attempt", attempts), slog.Duration("wait", wait), slog.Any("error", err))
-		if !sleep(ctx, wait) {
-			c.retries.giveBack(held)
-			return nil, attempts, stopped(ctx, err, attempts)
+		if err := r.again(ctx, err, attempts, nil); err != nil {
+			return nil, attempts, err
 		}
 	}
 }
