@@ -256,39 +256,37 @@ func parse(fs *flag.FlagSet, args []string) int {
 
 // runStatus prints the queue's state.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("fleet status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var rf redisFlags
-	rf.register(fs)
-	if code := parse(fs, args); code >= 0 {
-		return code
-	}
-	if p := rf.check(); len(p) > 0 || fs.NArg() > 0 {
-		if fs.NArg() > 0 {
-			p = append(p, "no arguments expected")
+	return onQueue(ctx, "status", args, stderr, func(ctx context.Context, q *queue) error {
+		s, err := q.status(ctx)
+		if err == nil {
+			fmt.Fprint(stdout, s)
 		}
-		return usage(stderr, "status", p)
-	}
-	rdb, _, err := rf.connect(ctx)
-	if err != nil {
-		fmt.Fprintln(stderr, "fleet status:", err)
-		return exitFailed
-	}
-	defer rdb.Close()
-	sctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
-	defer cancel()
-	s, err := newQueue(rdb, rf.queue).status(sctx)
-	if err != nil {
-		fmt.Fprintln(stderr, "fleet status:", err)
-		return exitFailed
-	}
-	fmt.Fprint(stdout, s)
-	return exitOK
+		return err
+	})
 }
 
 // runResume lifts a halt.
 func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("fleet resume", flag.ContinueOnError)
+	return onQueue(ctx, "resume", args, stderr, func(ctx context.Context, q *queue) error {
+		reason, err := q.halted(ctx)
+		if err == nil {
+			err = q.resume(ctx)
+		}
+		switch {
+		case err != nil:
+		case reason == "":
+			fmt.Fprintln(stdout, "the fleet was not halted")
+		default:
+			fmt.Fprintln(stdout, "halt lifted; it was:", transcribe.PrintableLine(reason))
+		}
+		return err
+	})
+}
+
+// onQueue runs the subcommand cmd, which takes the Redis flags and no
+// arguments: it connects, and runs f on the queue within redisOpTimeout.
+func onQueue(ctx context.Context, cmd string, args []string, stderr io.Writer, f func(context.Context, *queue) error) int {
+	fs := flag.NewFlagSet("fleet "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var rf redisFlags
 	rf.register(fs)
@@ -299,29 +297,18 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if fs.NArg() > 0 {
 			p = append(p, "no arguments expected")
 		}
-		return usage(stderr, "resume", p)
+		return usage(stderr, cmd, p)
 	}
 	rdb, _, err := rf.connect(ctx)
-	if err != nil {
-		fmt.Fprintln(stderr, "fleet resume:", err)
-		return exitFailed
-	}
-	defer rdb.Close()
-	rctx, cancel := context.WithTimeout(ctx, redisOpTimeout)
-	defer cancel()
-	q := newQueue(rdb, rf.queue)
-	reason, err := q.halted(rctx)
 	if err == nil {
-		err = q.resume(rctx)
+		defer rdb.Close()
+		octx, cancel := context.WithTimeout(ctx, redisOpTimeout)
+		defer cancel()
+		err = f(octx, newQueue(rdb, rf.queue))
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "fleet resume:", err)
+		fmt.Fprintln(stderr, "fleet "+cmd+":", err)
 		return exitFailed
-	}
-	if reason == "" {
-		fmt.Fprintln(stdout, "the fleet was not halted")
-	} else {
-		fmt.Fprintln(stdout, "halt lifted; it was:", transcribe.PrintableLine(reason))
 	}
 	return exitOK
 }
