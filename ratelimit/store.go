@@ -236,6 +236,7 @@ func (sh *sharing) fallbackState(l *Limiter, now time.Time) *state {
 	s.scale(sh.share)
 	for i, m := range s.Budgets {
 		m.InFlight = l.cost[i]
+		m.configured.N *= sh.share // reports are scaled: so is what they are checked against
 	}
 	return s
 }
@@ -244,7 +245,6 @@ func (sh *sharing) fallbackState(l *Limiter, now time.Time) *state {
 // the budgets, or back from one.
 func (s *state) scale(f float64) {
 	for _, m := range s.Budgets {
-		m.configured.N *= f
 		if m.known() {
 			m.Limit *= f
 			m.Level = min(m.Level*f, m.Limit)
